@@ -2,6 +2,125 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 app = typer.Typer(help="Inspect and validate a prediction store.", no_args_is_help=True)
+
+PathArg = Annotated[Path, typer.Argument(help="The store directory.", show_default=False)]
+
+
+@app.command("ls")
+def ls(
+    path: PathArg,
+    task: Annotated[list[str] | None, typer.Option(help="Only runs of this task.")] = None,
+    model: Annotated[list[str] | None, typer.Option(help="Only runs of this model.")] = None,
+    language: Annotated[
+        list[str] | None, typer.Option("--language", "--lang", help="Only this language.")
+    ] = None,
+) -> None:
+    """List the runs in a store as a table."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    from xcal.store import open_store
+
+    console = Console()
+    err = Console(stderr=True)
+    if not path.is_dir():
+        err.print(f"[red]error:[/] store directory {str(path)!r} does not exist")
+        raise typer.Exit(1)
+    scan = open_store(path).scan()
+    wanted = {"task": task, "model": model, "language": language}
+    runs = [
+        r
+        for r in scan.runs
+        if all(not values or getattr(r.manifest, name) in values for name, values in wanted.items())
+    ]
+    runs.sort(
+        key=lambda r: (
+            r.manifest.task,
+            r.manifest.split,
+            r.manifest.model,
+            r.manifest.language,
+            r.manifest.perturbation,
+            r.manifest.severity,
+        )
+    )
+    table = Table(
+        title=f"{len(runs)} run(s) in {path} (created_at in UTC)",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        collapse_padding=True,
+    )
+    for name in ("task", "split", "model", "lang", "perturbation", "severity", "n", "created_at"):
+        # Only the model wraps (folded, not cut: a cut name or path would be ambiguous).
+        table.add_column(
+            name,
+            justify="right" if name in ("severity", "n") else "left",
+            overflow="fold",
+            no_wrap=name != "model",
+            min_width={"created_at": 16, "perturbation": 12}.get(name),
+        )
+    for r in runs:
+        m = r.manifest
+        table.add_row(
+            m.task,
+            m.split,
+            m.model,
+            m.language,
+            m.perturbation,
+            f"{m.severity:g}",
+            str(m.n_examples),
+            m.created_at[:16].replace("T", " "),
+        )
+    console.print(table)
+    if scan.problems:
+        err.print(
+            f"[yellow]warning:[/] {len(scan.problems)} file(s) could not be read; "
+            f"run `xcal store validate {path}`"
+        )
+
+
+@app.command("validate")
+def validate(
+    path: PathArg,
+    fix: Annotated[
+        bool, typer.Option("--fix", help="Remove temporary files left by interrupted writes.")
+    ] = False,
+    n_classes: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--n-classes",
+            help="TASK=C: the number of classes task TASK must have (repeatable).",
+        ),
+    ] = None,
+) -> None:
+    """Check every run in a store; list every problem, exit 1 if any is an error."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from xcal.store import open_store
+
+    console = Console()
+    expected: dict[str, int] = {}
+    for item in n_classes or []:
+        task, sep, value = item.partition("=")
+        if not sep or not task or not value.isdigit():
+            console.print(f"[red]error:[/] --n-classes expects TASK=C, got {item!r}")
+            raise typer.Exit(2)
+        expected[task] = int(value)
+    store = open_store(path)
+    problems = store.validate(expected_n_classes=expected, fix=fix)
+    errors = [p for p in problems if p.level == "error"]
+    for p in problems:
+        colour = "red" if p.level == "error" else "yellow"
+        console.print(f"[{colour}]{p.level}:[/] {escape(str(p))}", soft_wrap=True)
+    n_runs = len(store.scan().runs) if path.is_dir() else 0
+    summary = f"{n_runs} run file(s) checked, {len(errors)} error(s), {len(problems) - len(errors)} warning(s)"
+    console.print(("[red]" if errors else "[green]") + summary)
+    if errors:
+        raise typer.Exit(1)

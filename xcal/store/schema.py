@@ -482,7 +482,7 @@ def _check_descending(
     """Scores must be best first within each list (``starts`` = list offsets)."""
     if len(scores) < 2:
         return
-    rising = np.diff(scores) > 0
+    rising = scores[1:] > scores[:-1]  # not np.diff: it overflows on huge scores
     # A rise across a list boundary is not a rise within a list.
     boundary = np.zeros(len(scores) - 1, dtype=bool)
     inner = starts[1:-1]
