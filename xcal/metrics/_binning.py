@@ -1,0 +1,224 @@
+"""Bin assignment and per-bin statistics shared by every binned calibration metric.
+
+Two binnings, one convention each, used identically by the plain, weighted and
+batched estimators:
+
+* ``"width"``: ``n_bins`` equal-width bins with edges ``np.linspace(0, 1, n_bins + 1)``;
+  bin ``k`` holds ``edges[k] <= c < edges[k + 1]`` and the last bin also holds
+  ``c == 1``. This is exactly ``np.histogram(c, bins=n_bins, range=(0, 1))`` and
+  netcal's binning (``np.histogramdd`` / ``scipy.stats.binned_statistic_dd``), so a
+  confidence of exactly 1.0 is in the last bin and 0.0 in the first, never in an
+  extra bin. The edges are the floating-point ``linspace`` values (``3 * 0.1`` is
+  ``0.30000000000000004``, so a confidence of exactly ``0.3`` is in bin 2 of 10),
+  which is what the reference implementations do; scikit-learn's
+  ``calibration_curve`` instead puts a value equal to an inner edge in the lower
+  bin (``np.searchsorted(edges[1:-1], c)``), a difference only for values exactly
+  on an inner edge.
+* ``"mass"``: equal-mass (adaptive) bins. Sort the confidences; the example at
+  (weighted) position ``p`` of ``N`` would go to bin ``floor(p * n_bins / N)``, but
+  equal confidences always share a bin: every example takes the bin of the *last*
+  member of its tie group, ``ceil(cum_weight_through_group * n_bins / N) - 1``. This
+  depends only on the multiset of (confidence, weight) pairs, so it is invariant to
+  shuffling, gives exactly ``N / n_bins`` per bin when that divides and there are no
+  ties, and leaves a bin empty when a tie group spans it. Integer weights give
+  the same bins as repeating each example that many times, which is what makes the
+  bootstrap weights form equal the resampled-indices form.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+# A float32 product ``c * n_bins`` is within one bin of the truth only while
+# ``n_bins`` is far below 2**24; above this many bins the product is taken in float64.
+_FLOAT32_PRODUCT_MAX_BINS = 4096
+
+
+def width_edges(n_bins: int) -> np.ndarray:
+    """The equal-width edges, exactly as numpy, scikit-learn and netcal build them."""
+    return np.linspace(0.0, 1.0, n_bins + 1)
+
+
+@lru_cache(maxsize=64)
+def _edge_tables(n_bins: int, dtype_str: str) -> tuple[np.ndarray, np.ndarray]:
+    """Edges rounded up to ``dtype`` so that a comparison in that dtype is exact.
+
+    For ``c`` of dtype ``dt`` and a float64 edge ``e``: ``c >= e`` iff ``c >= u`` where
+    ``u`` is the smallest ``dt`` value ``>= e``. Comparing in the input dtype avoids a
+    cast of the whole confidence array. ``hi[-1]`` is ``inf`` so that 1.0 stays in
+    the last bin.
+    """
+    dt = np.dtype(dtype_str)
+    edges = width_edges(n_bins)
+    rounded = edges.astype(dt)
+    below = rounded.astype(np.float64) < edges
+    rounded[below] = np.nextafter(rounded[below], dt.type(np.inf))
+    lo = rounded[:-1].copy()
+    hi = rounded[1:].copy()
+    hi[-1] = np.inf
+    lo.flags.writeable = False
+    hi.flags.writeable = False
+    return lo, hi
+
+
+def width_bin_ids(
+    confidence: np.ndarray,
+    n_bins: int,
+    *,
+    out: np.ndarray | None = None,
+    scratch: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Equal-width bin index of each confidence (``np.histogram`` semantics).
+
+    ``floor(c * n_bins)`` is at most one bin off the ``linspace`` edges, so one
+    comparison against the edge below and one against the edge above make it exact,
+    the same correction ``np.histogram`` applies for uniform bins. ``out`` and
+    ``scratch`` (a float of the input dtype, a float, a bool buffer) let the chunked
+    top-label pass reuse memory.
+    """
+    n = confidence.shape[0]
+    dt = confidence.dtype
+    if dt not in (np.float32, np.float64):
+        confidence = confidence.astype(np.float64)
+        dt = confidence.dtype
+    lo, hi = _edge_tables(n_bins, dt.str)
+    if out is None:
+        out = np.empty(n, dtype=np.intp)
+    if scratch is None:
+        prod: np.ndarray = np.empty(n, dtype=dt)
+        edge: np.ndarray = np.empty(n, dtype=dt)
+        flag: np.ndarray = np.empty(n, dtype=bool)
+    else:
+        prod, edge, flag = scratch
+    if dt == np.float32 and n_bins > _FLOAT32_PRODUCT_MAX_BINS:
+        out[:] = np.multiply(confidence, float(n_bins), dtype=np.float64)
+    else:
+        np.multiply(confidence, dt.type(n_bins), out=prod)
+        out[:] = prod  # truncation toward zero is floor for c >= 0
+    np.minimum(out, n_bins - 1, out=out)
+    np.take(lo, out, out=edge)
+    np.less(confidence, edge, out=flag)
+    np.subtract(out, flag, out=out)
+    np.take(hi, out, out=edge)
+    np.greater_equal(confidence, edge, out=flag)
+    np.add(out, flag, out=out)
+    return out
+
+
+def reference_width_bin_ids(confidence: np.ndarray, n_bins: int) -> np.ndarray:
+    """The slow, obviously-correct definition ``width_bin_ids`` must equal."""
+    ids = np.searchsorted(width_edges(n_bins), confidence, side="right") - 1
+    return np.clip(ids, 0, n_bins - 1)
+
+
+def tie_group_ends(sorted_confidence: np.ndarray) -> np.ndarray:
+    """For each position of a sorted array, the position of the last equal value."""
+    n = sorted_confidence.shape[0]
+    is_last = np.empty(n, dtype=bool)
+    np.not_equal(sorted_confidence[1:], sorted_confidence[:-1], out=is_last[:-1])
+    is_last[-1] = True
+    ends = np.flatnonzero(is_last)
+    # number of group ends strictly before position i = index of i's group
+    group = np.cumsum(is_last) - is_last
+    return ends[group]
+
+
+def mass_bins_from_cumulative(cum_at_end: np.ndarray, total: np.ndarray, n_bins: int) -> np.ndarray:
+    """``ceil(cum * n_bins / total) - 1`` clipped to ``[0, n_bins)``; exact for integers.
+
+    ``total`` broadcasts against ``cum_at_end`` (a scalar, or ``(B, 1)`` per resample).
+    """
+    if cum_at_end.dtype.kind in "iu" and np.asarray(total).dtype.kind in "iu":
+        ids = -((-cum_at_end * n_bins) // total) - 1
+    else:
+        ids = np.ceil(cum_at_end * n_bins / total).astype(np.intp) - 1
+    return np.clip(ids, 0, n_bins - 1)
+
+
+def mass_bin_ids(
+    confidence: np.ndarray, n_bins: int, sample_weight: np.ndarray | None = None
+) -> np.ndarray:
+    """Equal-mass bin index of each confidence (see the module docstring)."""
+    order = np.argsort(confidence, kind="stable")
+    ends = tie_group_ends(confidence[order])
+    cum_at_end: np.ndarray
+    total: np.ndarray
+    if sample_weight is None:
+        cum_at_end = ends + 1
+        total = np.asarray(confidence.shape[0])
+    else:
+        cum = np.cumsum(sample_weight[order])
+        cum_at_end = cum[ends]
+        total = cum[-1]
+    ids = np.empty(confidence.shape[0], dtype=np.intp)
+    ids[order] = mass_bins_from_cumulative(cum_at_end, total, n_bins)
+    return ids
+
+
+def bin_ids(
+    confidence: np.ndarray,
+    n_bins: int,
+    binning: str,
+    sample_weight: np.ndarray | None = None,
+) -> np.ndarray:
+    if binning == "width":
+        return width_bin_ids(confidence, n_bins)
+    return mass_bin_ids(confidence, n_bins, sample_weight)
+
+
+def bin_statistics(
+    ids: np.ndarray,
+    confidence: np.ndarray,
+    correct: np.ndarray,
+    n_bins: int,
+    sample_weight: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-bin (weight total, confidence sum, correct sum), each float64 of length n_bins."""
+    count: np.ndarray
+    if sample_weight is None:
+        count = np.bincount(ids, minlength=n_bins).astype(np.float64)
+        conf_sum = np.bincount(ids, weights=confidence, minlength=n_bins)
+        correct_sum = np.bincount(ids, weights=correct, minlength=n_bins)
+    else:
+        w = sample_weight.astype(np.float64, copy=False)
+        count = np.bincount(ids, weights=w, minlength=n_bins)
+        conf_sum = np.bincount(ids, weights=w * confidence, minlength=n_bins)
+        correct_sum = np.bincount(ids, weights=w * correct, minlength=n_bins)
+    return count, conf_sum, correct_sum
+
+
+def error_from_statistics(
+    count: np.ndarray,
+    conf_sum: np.ndarray,
+    correct_sum: np.ndarray,
+    norm: str,
+    debias: bool = False,
+) -> np.ndarray:
+    """Calibration error from per-bin sums; bins on the last axis, any leading axes.
+
+    ``l1``: sum_k (n_k / N) |acc_k - conf_k| (ECE); ``l2``: the square root of
+    sum_k (n_k / N) (acc_k - conf_k)^2 (RMS calibration error); ``max``: the largest
+    |acc_k - conf_k| over non-empty bins (MCE). ``debias`` (``l2`` only) subtracts
+    each bin's sampling variance acc_k (1 - acc_k) / (n_k - 1) from its squared gap
+    and drops bins with fewer than two samples, as in Kumar et al. (2019), then
+    clips the total at 0 before the square root.
+    """
+    total = count.sum(axis=-1)
+    gap_sum = correct_sum - conf_sum  # n_k * (acc_k - conf_k)
+    if norm == "l1":
+        return np.abs(gap_sum).sum(axis=-1) / total
+    nonempty = count > 0
+    safe = np.where(nonempty, count, 1.0)
+    gap = gap_sum / safe
+    if norm == "max":
+        return np.abs(gap).max(axis=-1)
+    if not debias:
+        return np.sqrt((count * gap * gap).sum(axis=-1) / total)
+    acc = correct_sum / safe
+    several = count > 1
+    variance = np.where(several, acc * (1.0 - acc) / np.where(several, count - 1.0, 1.0), 0.0)
+    contribution = np.where(several, count * (gap * gap - variance), 0.0)
+    squared = contribution.sum(axis=-1) / total
+    return np.sqrt(np.maximum(squared, 0.0))
