@@ -28,11 +28,22 @@ from xcal.metrics.classification import (
     softmax,
     top_label,
 )
+from xcal.metrics.selective import (
+    RiskCoverageCurve,
+    aurc_loss,
+    risk_coverage_curve,
+    selective_accuracy_score,
+    top_label_aurc_loss,
+    top_label_risk_coverage_curve,
+    top_label_selective_accuracy_score,
+)
 
 __all__ = [
     "CalibrationErrorParts",
     "ReliabilityTable",
+    "RiskCoverageCurve",
     "accuracy_score",
+    "aurc_loss",
     "brier_score_loss",
     "calibration_error_parts",
     "classwise_calibration_error",
@@ -42,10 +53,15 @@ __all__ = [
     "max_calibration_error",
     "nll_loss",
     "reliability_table",
+    "risk_coverage_curve",
     "rms_calibration_error",
+    "selective_accuracy_score",
     "softmax",
     "top_label",
+    "top_label_aurc_loss",
     "top_label_calibration_error",
     "top_label_calibration_error_parts",
     "top_label_reliability_table",
+    "top_label_risk_coverage_curve",
+    "top_label_selective_accuracy_score",
 ]

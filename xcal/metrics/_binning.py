@@ -14,20 +14,27 @@ batched estimators:
   ``calibration_curve`` instead puts a value equal to an inner edge in the lower
   bin (``np.searchsorted(edges[1:-1], c)``), a difference only for values exactly
   on an inner edge.
-* ``"mass"``: equal-mass (adaptive) bins. Sort the confidences; the example at
-  (weighted) position ``p`` of ``N`` would go to bin ``floor(p * n_bins / N)``, but
-  equal confidences always share a bin: every example takes the bin of the *last*
-  member of its tie group, ``ceil(cum_weight_through_group * n_bins / N) - 1``. This
-  depends only on the multiset of (confidence, weight) pairs, so it is invariant to
-  shuffling, gives exactly ``N / n_bins`` per bin when that divides and there are no
-  ties, and leaves a bin empty when a tie group spans it. Integer weights give
-  the same bins as repeating each example that many times, which is what makes the
-  bootstrap weights form equal the resampled-indices form.
+* ``"mass"``: equal-mass (adaptive) bins. Sort the confidences and lay the
+  (weighted) samples end to end on ``[0, N)``; bin ``k`` covers positions
+  ``[k N / n_bins, (k + 1) N / n_bins)``. Equal confidences always share a bin: a
+  tie group goes, as a whole, to the bin containing the midpoint of its stretch,
+  ``floor((before + through) * n_bins / (2 N))`` where ``before`` and ``through``
+  are the cumulative weights up to its start and through its end. Without ties
+  this puts exactly ``N / n_bins`` samples in each bin when that divides; a large
+  tie group (say 40% of the samples at confidence 1.0) empties the bins it
+  covers beyond the one it is put in. The bins depend only on the multiset of
+  (confidence, weight) pairs, so they are invariant to shuffling, and integer
+  weights give the same bins as repeating each sample that many times, which is
+  what makes the bootstrap weights form equal the resampled-indices form.
+  (netcal's ``equal_intervals=False`` instead interpolates ``np.quantile`` edges
+  and can split a tie group; scikit-learn's ``calibration_curve(strategy=
+  "quantile")`` uses ``np.percentile`` edges.)
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -113,27 +120,31 @@ def reference_width_bin_ids(confidence: np.ndarray, n_bins: int) -> np.ndarray:
     return np.clip(ids, 0, n_bins - 1)
 
 
-def tie_group_ends(sorted_confidence: np.ndarray) -> np.ndarray:
-    """For each position of a sorted array, the position of the last equal value."""
+def tie_groups(sorted_confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Last position of each run of equal values, and the run index of every position."""
     n = sorted_confidence.shape[0]
     is_last = np.empty(n, dtype=bool)
     np.not_equal(sorted_confidence[1:], sorted_confidence[:-1], out=is_last[:-1])
     is_last[-1] = True
     ends = np.flatnonzero(is_last)
-    # number of group ends strictly before position i = index of i's group
+    # runs ending strictly before position i = index of i's run
     group = np.cumsum(is_last) - is_last
-    return ends[group]
+    return ends, group
 
 
-def mass_bins_from_cumulative(cum_at_end: np.ndarray, total: np.ndarray, n_bins: int) -> np.ndarray:
-    """``ceil(cum * n_bins / total) - 1`` clipped to ``[0, n_bins)``; exact for integers.
+def mass_bins_for_groups(through: np.ndarray, total: Any, n_bins: int) -> np.ndarray:
+    """Bin of each tie group from the cumulative weight through its end.
 
-    ``total`` broadcasts against ``cum_at_end`` (a scalar, or ``(B, 1)`` per resample).
+    ``through`` has groups on the last axis (``(G,)`` or ``(B, G)``) and ``total``
+    broadcasts against it. The group goes to the bin holding the midpoint of its
+    stretch ``[before, through)``; integer weights use exact integer arithmetic.
     """
-    if cum_at_end.dtype.kind in "iu" and np.asarray(total).dtype.kind in "iu":
-        ids = -((-cum_at_end * n_bins) // total) - 1
+    before = np.zeros_like(through)
+    before[..., 1:] = through[..., :-1]
+    if through.dtype.kind in "iu" and np.asarray(total).dtype.kind in "iu":
+        ids = ((before + through) * n_bins) // (2 * np.asarray(total))
     else:
-        ids = np.ceil(cum_at_end * n_bins / total).astype(np.intp) - 1
+        ids = np.floor((before + through) * n_bins / (2.0 * np.asarray(total))).astype(np.intp)
     return np.clip(ids, 0, n_bins - 1)
 
 
@@ -142,18 +153,17 @@ def mass_bin_ids(
 ) -> np.ndarray:
     """Equal-mass bin index of each confidence (see the module docstring)."""
     order = np.argsort(confidence, kind="stable")
-    ends = tie_group_ends(confidence[order])
-    cum_at_end: np.ndarray
-    total: np.ndarray
+    ends, group = tie_groups(confidence[order])
+    through: np.ndarray
     if sample_weight is None:
-        cum_at_end = ends + 1
-        total = np.asarray(confidence.shape[0])
+        through = ends + 1
+        total: Any = confidence.shape[0]
     else:
         cum = np.cumsum(sample_weight[order])
-        cum_at_end = cum[ends]
+        through = cum[ends]
         total = cum[-1]
     ids = np.empty(confidence.shape[0], dtype=np.intp)
-    ids[order] = mass_bins_from_cumulative(cum_at_end, total, n_bins)
+    ids[order] = mass_bins_for_groups(through, total, n_bins)[group]
     return ids
 
 

@@ -24,8 +24,8 @@ import numpy.typing as npt
 
 from xcal.metrics._binning import (
     error_from_statistics,
-    mass_bins_from_cumulative,
-    tie_group_ends,
+    mass_bins_for_groups,
+    tie_groups,
     width_bin_ids,
 )
 from xcal.metrics._validation import (
@@ -228,27 +228,31 @@ def _mass_weights(
     conf: np.ndarray, corr: np.ndarray, w: np.ndarray, n_bins: int, norm: str, debias: bool
 ) -> np.ndarray:
     # One sort of the full sample serves every resample: a resample only reweights
-    # the sorted sequence, and its equal-mass bins follow from cumulative weights
-    # at the end of each tie group (see xcal.metrics._binning).
+    # the sorted sequence. Members of a tie group share a bin and a confidence, so
+    # everything is computed per group from cumulative weights at group ends,
+    # (B, G) arrays with G <= n distinct confidences.
     order = np.argsort(conf, kind="stable")
-    conf_sorted = conf[order].astype(np.float64)
-    corr_sorted = corr[order].astype(np.float64)
-    ends = tie_group_ends(conf[order])
+    conf_sorted = conf[order]
+    ends, _ = tie_groups(conf_sorted)
+    group_conf = conf_sorted[ends].astype(np.float64)
+    corr_sorted = corr[order]
     n_resamples, n = w.shape
     out = np.empty(n_resamples)
     step = _block_rows(n)
     for start in range(0, n_resamples, step):
         block = w[start : start + step][:, order]
         rows = block.shape[0]
-        cum = np.cumsum(block, axis=1)
-        ids = mass_bins_from_cumulative(cum[:, ends], cum[:, -1:], n_bins)
+        through = np.cumsum(block, axis=1)[:, ends]
+        right_through = np.cumsum(np.where(corr_sorted, block, 0), axis=1)[:, ends]
+        ids = mass_bins_for_groups(through, through[:, -1:], n_bins)
         ids += (np.arange(rows, dtype=np.intp) * n_bins)[:, None]
+        group_weight = np.diff(through, axis=1, prepend=0).astype(np.float64)
+        group_right = np.diff(right_through, axis=1, prepend=0).astype(np.float64)
         flat = ids.ravel()
         size = rows * n_bins
-        wf = block.astype(np.float64, copy=False)
-        count = np.bincount(flat, weights=wf.ravel(), minlength=size)
-        conf_sum = np.bincount(flat, weights=(wf * conf_sorted).ravel(), minlength=size)
-        correct_sum = np.bincount(flat, weights=(wf * corr_sorted).ravel(), minlength=size)
+        count = np.bincount(flat, weights=group_weight.ravel(), minlength=size)
+        conf_sum = np.bincount(flat, weights=(group_weight * group_conf).ravel(), minlength=size)
+        correct_sum = np.bincount(flat, weights=group_right.ravel(), minlength=size)
         out[start : start + rows] = error_from_statistics(
             count.reshape(rows, n_bins),
             conf_sum.reshape(rows, n_bins),
