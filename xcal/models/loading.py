@@ -431,6 +431,9 @@ def load_model_and_tokenizer(
     extra: dict[str, Any] = {}
     if task_kind == "classification":
         extra["num_labels"] = num_labels
+    elif task_kind == "qa":
+        # A start and an end logit per token, whatever the checkpoint was trained for.
+        extra["num_labels"] = 2
     auto_class = getattr(transformers, _AUTO_CLASSES[task_kind])
     if type(config) not in auto_class._model_mapping and not trust_remote_code:
         hint = (
