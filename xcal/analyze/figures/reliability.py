@@ -1,0 +1,274 @@
+"""Reliability diagrams: one panel, or a grid of languages x systems.
+
+Each panel shows, per confidence bin, the accuracy (bars) against the mean
+confidence (the gap shaded), the diagonal of perfect calibration, and the
+share of examples per bin as a thin histogram along the bottom.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from xcal.analyze.figures._base import Display, as_axes_grid, color_for, new_axes
+from xcal.analyze.figures._select import single
+
+#: Columns of a reliability table (one row per bin).
+BIN_COLUMNS: tuple[str, ...] = ("bin_lower", "bin_upper", "count", "mean_confidence", "accuracy")
+
+
+def _check_bins(table: pd.DataFrame, what: str) -> pd.DataFrame:
+    missing = [c for c in BIN_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{what}: missing column(s) {missing}; got {list(table.columns)}")
+    return table.loc[:, list(BIN_COLUMNS)].sort_values("bin_lower").reset_index(drop=True)
+
+
+def _ece_of(bins: pd.DataFrame) -> float:
+    count = bins["count"].to_numpy(dtype=float)
+    total = count.sum()
+    if total == 0:
+        return float("nan")
+    gap = np.abs(bins["accuracy"].to_numpy(float) - bins["mean_confidence"].to_numpy(float))
+    return float(np.nansum(count * gap) / total)
+
+
+def _draw(ax: Any, bins: pd.DataFrame, *, color: str, title: str | None, labels: bool) -> None:
+    occupied = bins[bins["count"] > 0]
+    lower = occupied["bin_lower"].to_numpy(float)
+    width = occupied["bin_upper"].to_numpy(float) - lower
+    acc = occupied["accuracy"].to_numpy(float) * 100
+    conf = occupied["mean_confidence"].to_numpy(float) * 100
+    ax.plot([0, 100], [0, 100], linestyle="--", color="0.5", linewidth=0.8, label="Perfect")
+    ax.bar(
+        lower * 100,
+        acc,
+        width=width * 100,
+        align="edge",
+        color=color,
+        edgecolor="white",
+        linewidth=0.5,
+        label="Accuracy",
+    )
+    # The gap between accuracy and confidence, hatched so it survives greyscale.
+    ax.bar(
+        lower * 100,
+        conf - acc,
+        bottom=acc,
+        width=width * 100,
+        align="edge",
+        facecolor="none",
+        edgecolor="#D55E00",
+        hatch="////",
+        linewidth=0.5,
+        label="Gap",
+    )
+    share = occupied["count"].to_numpy(float) / max(float(bins["count"].sum()), 1.0)
+    ax.bar(lower * 100, share * 20, width=width * 100, align="edge", color="0.3", alpha=0.35)
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 100)
+    ax.set_aspect("equal")
+    ece = _ece_of(bins)
+    ax.text(
+        0.04,
+        0.95,
+        f"ECE {ece * 100:.1f}%",
+        transform=ax.transAxes,
+        va="top",
+        ha="left",
+        fontsize="small",
+    )
+    if title:
+        ax.set_title(title)
+    if labels:
+        ax.set_xlabel("Confidence (%)")
+        ax.set_ylabel("Accuracy (%)")
+
+
+class ReliabilityDiagramDisplay(Display):
+    """A reliability diagram of one set of predictions.
+
+    Parameters
+    ----------
+    bins : DataFrame
+        One row per bin with :data:`BIN_COLUMNS` (confidence and accuracy as
+        proportions in [0, 1]).
+    name : str or None
+        Title of the panel.
+
+    Examples
+    --------
+    >>> bins = pd.DataFrame({"bin_lower": [0.5, 0.75], "bin_upper": [0.75, 1.0],
+    ...                      "count": [40, 60], "mean_confidence": [0.6, 0.9],
+    ...                      "accuracy": [0.55, 0.7]})
+    >>> disp = ReliabilityDiagramDisplay(bins, name="de").plot()
+    >>> disp.ax_.get_xlabel()
+    'Confidence (%)'
+    >>> import matplotlib.pyplot as plt; plt.close(disp.figure_)
+    """
+
+    def __init__(self, bins: pd.DataFrame, *, name: str | None = None) -> None:
+        self.bins = _check_bins(bins, "ReliabilityDiagramDisplay")
+        self.name = name
+
+    @property
+    def ece(self) -> float:
+        """Top-label ECE implied by the bins (count-weighted mean |gap|)."""
+        return _ece_of(self.bins)
+
+    @classmethod
+    def from_predictions(
+        cls,
+        y_true: np.ndarray,
+        *,
+        y_prob: np.ndarray | None = None,
+        logits: np.ndarray | None = None,
+        n_bins: int = 15,
+        binning: str = "width",
+        name: str | None = None,
+        ax: Any = None,
+    ) -> ReliabilityDiagramDisplay:
+        """Bin predictions with :func:`xcal.metrics.reliability_table` and plot."""
+        from xcal.metrics import reliability_table
+
+        table = reliability_table(
+            y_true,
+            y_prob=y_prob,
+            logits=logits,
+            n_bins=n_bins,
+            binning=binning,  # type: ignore[arg-type]
+        )
+        bins = table.to_frame()
+        return cls(bins, name=name).plot(ax=ax)
+
+    def plot(self, ax: Any = None, *, color: str | None = None) -> ReliabilityDiagramDisplay:
+        """Draw on ``ax`` (a new figure if None) and return self."""
+        if ax is None:
+            _fig, axes = new_axes(1, 1, panel_size=(3.0, 3.0))
+            ax = axes[0, 0]
+        self.figure_ = ax.figure
+        self.axes_ = np.array([[ax]], dtype=object)
+        _draw(ax, self.bins, color=color or color_for(0), title=self.name, labels=True)
+        ax.legend(loc="lower right", fontsize="x-small", frameon=False)
+        return self
+
+
+class ReliabilityGridDisplay(Display):
+    """Reliability diagrams on a grid: one row per language, one column per system.
+
+    Parameters
+    ----------
+    bins : DataFrame
+        Tidy reliability bins with :data:`BIN_COLUMNS` plus the ``rows`` and
+        ``cols`` key columns (as in :attr:`AnalysisResult.reliability`).
+    rows, cols : str
+        Key columns laid out down and across.
+    row_order, col_order : sequence or None
+        Which keys to show, in order (default: all, as they appear).
+    """
+
+    def __init__(
+        self,
+        bins: pd.DataFrame,
+        *,
+        rows: str = "language",
+        cols: str = "system",
+        row_order: Sequence[Any] | None = None,
+        col_order: Sequence[Any] | None = None,
+    ) -> None:
+        for key in (rows, cols):
+            if key not in bins.columns:
+                raise ValueError(f"ReliabilityGridDisplay: no column {key!r} in the bins")
+        self.rows, self.cols = rows, cols
+        self.title: str | None = None
+        self.row_order = (
+            list(row_order) if row_order is not None else list(dict.fromkeys(bins[rows]))
+        )
+        self.col_order = (
+            list(col_order) if col_order is not None else list(dict.fromkeys(bins[cols]))
+        )
+        if not self.row_order or not self.col_order:
+            raise ValueError("ReliabilityGridDisplay: nothing to draw (no bins)")
+        self.panels: dict[tuple[Any, Any], pd.DataFrame] = {}
+        for (r, c), group in bins.groupby([rows, cols], sort=False):
+            if r in self.row_order and c in self.col_order:
+                self.panels[(r, c)] = _check_bins(group, f"bins for {rows}={r}, {cols}={c}")
+
+    @classmethod
+    def from_results(
+        cls,
+        reliability: pd.DataFrame,
+        *,
+        task: str | None = None,
+        variant: str = "raw",
+        perturbation: str = "none",
+        severity: float | None = None,
+        languages: Sequence[str] | None = None,
+        systems: Sequence[str] | None = None,
+        ax: Any = None,
+    ) -> ReliabilityGridDisplay:
+        """Select one task, calibration variant and perturbation, then plot.
+
+        ``reliability`` is :attr:`AnalysisResult.reliability`; ``task``
+        defaults to the only one present (an error names them if several).
+        """
+        frame = reliability
+        task = single(frame, "task", task)
+        mask = (
+            (frame["task"] == task)
+            & (frame["variant"] == variant)
+            & (frame["perturbation"] == perturbation)
+        )
+        if severity is not None:
+            mask &= np.isclose(frame["severity"].to_numpy(float), severity)
+        frame = frame[mask]
+        if frame.empty:
+            raise ValueError(
+                f"no reliability bins for task={task!r}, variant={variant!r}, "
+                f"perturbation={perturbation!r}, severity={severity!r}"
+            )
+        if severity is None and frame["severity"].nunique() > 1:
+            raise ValueError(
+                f"perturbation {perturbation!r} has several severities "
+                f"{sorted(frame['severity'].unique())}; pass severity="
+            )
+        display = cls(frame, row_order=languages, col_order=systems)
+        display.title = f"{task}, {perturbation}, {variant}"
+        return display.plot(ax=ax)
+
+    def plot(self, ax: Any = None) -> ReliabilityGridDisplay:
+        """Draw the grid (on a given 2-D array of axes, or a new figure); return self."""
+        n_rows, n_cols = len(self.row_order), len(self.col_order)
+        if ax is None:
+            fig, grid = new_axes(n_rows, n_cols, panel_size=(2.1, 2.1))
+        else:
+            grid = as_axes_grid(ax, n_rows, n_cols, "ReliabilityGridDisplay.plot")
+            fig = grid.flat[0].figure
+        self.figure_, self.axes_ = fig, grid
+        for i, r in enumerate(self.row_order):
+            for j, c in enumerate(self.col_order):
+                axis = grid[i, j]
+                bins = self.panels.get((r, c))
+                if bins is None:
+                    axis.set_axis_off()
+                    axis.text(
+                        0.5, 0.5, "no run", ha="center", va="center", transform=axis.transAxes
+                    )
+                    continue
+                _draw(
+                    axis,
+                    bins,
+                    color=color_for(j),
+                    title=f"{c}" if i == 0 else None,
+                    labels=False,
+                )
+                if j == 0:
+                    axis.set_ylabel(f"{r}\nAccuracy (%)")
+                if i == n_rows - 1:
+                    axis.set_xlabel("Confidence (%)")
+        if self.title:
+            fig.suptitle(self.title)
+        return self
