@@ -116,6 +116,8 @@ def check_manifest(m: RunManifest, where: str) -> list[Problem]:
         value = getattr(m, name)
         if not _is_int(value):
             bad(name, f"expected an integer, got {value!r}")
+        elif name == "n_examples" and value == 0:
+            bad(name, "empty run: n_examples is 0 (a run needs at least one example)")
         elif low is not None and value < low:
             bad(name, f"expected an integer >= {low}, got {value!r}")
     if _is_int(m.n_truncated) and _is_int(m.n_examples) and m.n_truncated > m.n_examples:
