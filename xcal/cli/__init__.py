@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from xcal.cli import analyze_cmd, infer_cmd, store_cmd
+from xcal.cli import analyze_cmd, infer_cmd, perturb_cmd, store_cmd
 
 app = typer.Typer(
     name="xcal",
@@ -20,6 +20,7 @@ app = typer.Typer(
 app.add_typer(store_cmd.app, name="store")
 app.command("infer")(infer_cmd.infer)
 app.command("analyze")(analyze_cmd.analyze)
+app.command("perturb")(perturb_cmd.perturb)
 
 
 def main() -> None:
