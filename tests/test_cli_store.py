@@ -1,0 +1,129 @@
+"""`xcal store ls` and `xcal store validate`, run as a user runs them."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from xcal.cli import app
+from xcal.store import RunManifest, open_store
+
+runner = CliRunner()
+
+
+def manifest(**changes: Any) -> RunManifest:
+    base = RunManifest(
+        model="org/xlmr",
+        task="xnli",
+        split="dev",
+        language="de",
+        record_kind="classification",
+        input_fingerprint="fp",
+        n_examples=3,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+RECORDS = {"example_id": ["a", "b", "c"], "logits": np.eye(3), "label": [0, 1, 2]}
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path) -> Path:
+    store = open_store(tmp_path / "store")
+    store.write_run(manifest(), RECORDS)
+    store.write_run(manifest(language="sw", perturbation="typos", severity=0.25), RECORDS)
+    store.write_run(manifest(task="pawsx", language="fr"), {**RECORDS, "logits": np.ones((3, 3))})
+    return tmp_path / "store"
+
+
+def invoke(*args: str) -> Any:
+    return runner.invoke(app, list(args), env={"COLUMNS": "200"})
+
+
+def test_ls_prints_a_table_of_runs(store_dir: Path) -> None:
+    result = invoke("store", "ls", str(store_dir))
+    assert result.exit_code == 0, result.output
+    assert "3 run(s)" in result.output
+    for header in ("task", "model", "lang", "perturbation", "severity", "n", "created_at"):
+        assert header in result.output
+    lines = [line.split() for line in result.output.splitlines()]
+    assert ["xnli", "dev", "org/xlmr", "sw", "typos", "0.25", "3"] in [line[:7] for line in lines]
+    assert ["pawsx", "dev", "org/xlmr", "fr", "none", "0", "3"] in [line[:7] for line in lines]
+
+
+def test_ls_filters(store_dir: Path) -> None:
+    result = invoke("store", "ls", str(store_dir), "--task", "pawsx")
+    assert result.exit_code == 0 and "1 run(s)" in result.output
+    assert "xnli" not in result.output
+
+
+def test_ls_missing_store(tmp_path: Path) -> None:
+    result = invoke("store", "ls", str(tmp_path / "nope"))
+    assert result.exit_code == 1
+    assert "does not exist" in result.output
+
+
+def test_ls_empty_store(tmp_path: Path) -> None:
+    result = invoke("store", "ls", str(tmp_path))
+    assert result.exit_code == 0 and "0 run(s)" in result.output
+
+
+def test_validate_clean_store(store_dir: Path) -> None:
+    result = invoke("store", "validate", str(store_dir))
+    assert result.exit_code == 0, result.output
+    assert "3 run file(s) checked, 0 error(s), 0 warning(s)" in result.output
+
+
+def test_validate_lists_every_problem_and_fails(store_dir: Path) -> None:
+    runs = open_store(store_dir).runs()
+    broken = Path(runs["path"][0])
+    broken.write_bytes(broken.read_bytes()[:100])  # truncated
+    (store_dir / "stray.csv").write_text("a,b\n")
+    result = invoke("store", "validate", str(store_dir))
+    assert result.exit_code == 1
+    assert f"error: {broken}" in result.output and "unreadable Parquet file" in result.output
+    assert "stray.csv" in result.output and "not a run file" in result.output
+    assert "2 error(s)" in result.output
+
+
+def test_validate_n_classes_option(store_dir: Path) -> None:
+    result = invoke("store", "validate", str(store_dir), "--n-classes", "pawsx=2")
+    assert result.exit_code == 1
+    assert "task 'pawsx' has 2 classes" in result.output and "1 error(s)" in result.output
+    assert invoke("store", "validate", str(store_dir), "--n-classes", "xnli=3").exit_code == 0
+    bad = invoke("store", "validate", str(store_dir), "--n-classes", "xnli")
+    assert bad.exit_code == 2 and "TASK=C" in bad.output
+
+
+def test_validate_fix_removes_stale_temp_files(store_dir: Path) -> None:
+    run_dir = Path(open_store(store_dir).runs()["path"][0]).parent
+    run_id = Path(open_store(store_dir).runs()["path"][0]).stem
+    stale = run_dir / f".{run_id}.12345.deadbeef.tmp"
+    stale.write_bytes(b"PAR1 half a file")
+    result = invoke("store", "validate", str(store_dir))
+    assert result.exit_code == 0  # a warning, not an error
+    assert "warning:" in result.output and stale.exists()
+    result = invoke("store", "validate", str(store_dir), "--fix")
+    assert result.exit_code == 0 and "removed stale temporary file" in result.output
+    assert not stale.exists()
+
+
+def test_validate_missing_store(tmp_path: Path) -> None:
+    result = invoke("store", "validate", str(tmp_path / "nope"))
+    assert result.exit_code == 1 and "does not exist" in result.output
+
+
+def test_real_entry_point(store_dir: Path) -> None:
+    xcal = Path(sys.executable).parent / "xcal"
+    done = subprocess.run(
+        [str(xcal), "store", "validate", str(store_dir)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "0 error(s)" in done.stdout
