@@ -40,7 +40,7 @@ def _check_prob_block(block: np.ndarray, start: int, rowsum: np.ndarray, tol: fl
         bad = np.argwhere(~((block >= 0) & (block <= 1)))[0]
         raise ValueError(
             f"Expected `y_prob` to hold probabilities in [0, 1]; found "
-            f"{block[tuple(bad)]!r} at index ({start + int(bad[0])}, {int(bad[1])}) "
+            f"{block[tuple(bad)].item()!r} at index ({start + int(bad[0])}, {int(bad[1])}) "
             "(did you mean to pass `logits=`?)"
         )
     if not (rowsum.min() >= 1 - tol and rowsum.max() <= 1 + tol):
@@ -51,7 +51,7 @@ def _check_logit_block(block: np.ndarray, start: int) -> None:
     if not (np.isfinite(block.min()) and np.isfinite(block.max())):
         bad = np.argwhere(~np.isfinite(block))[0]
         raise ValueError(
-            f"`logits` must be finite; found {block[tuple(bad)]!r} at index "
+            f"`logits` must be finite; found {block[tuple(bad)].item()!r} at index "
             f"({start + int(bad[0])}, {int(bad[1])})"
         )
 
@@ -62,7 +62,7 @@ def iter_top_label(
     y_true: np.ndarray | None = None,
     *,
     validate: bool = True,
-    chunk_rows: int = CHUNK_ROWS,
+    chunk_rows: int | None = None,
 ) -> Iterator[TopLabelChunk]:
     """Yield (confidence, predicted, correct) block by block.
 
@@ -74,6 +74,8 @@ def iter_top_label(
     """
     n, k = scores.shape
     dt = scores.dtype
+    if chunk_rows is None:
+        chunk_rows = CHUNK_ROWS  # read at call time so tests can shrink it
     m = min(chunk_rows, n)
     conf_buf = np.empty(m, dtype=dt)
     tmp_buf = np.empty(m, dtype=dt)

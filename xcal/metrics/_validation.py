@@ -60,7 +60,7 @@ def check_finite(x: np.ndarray, name: str) -> None:
         bad = ~np.isfinite(x)
         where = np.argwhere(bad)[0]
         raise ValueError(
-            f"`{name}` must be finite; found {x[tuple(where)]!r} at index {tuple(int(i) for i in where)}"
+            f"`{name}` must be finite; found {x[tuple(where)].item()!r} at index {tuple(int(i) for i in where)}"
         )
 
 
@@ -72,7 +72,7 @@ def check_unit_interval(x: np.ndarray, name: str) -> None:
     bad = ~((x >= 0) & (x <= 1))
     where = np.argwhere(bad)[0]
     raise ValueError(
-        f"Expected `{name}` to hold probabilities in [0, 1]; found {x[tuple(where)]!r} at index "
+        f"Expected `{name}` to hold probabilities in [0, 1]; found {x[tuple(where)].item()!r} at index "
         f"{tuple(int(i) for i in where)}"
         + (" (did you mean to pass `logits=`?)" if name == "y_prob" else "")
     )
@@ -183,7 +183,7 @@ def check_confidence_correct(
         bad = (corr != 0) & (corr != 1)
         if bad.any():
             row = _first_bad_row(bad)
-            raise ValueError(f"Expected `correct` to be 0 or 1; row {row} is {corr[row]!r}")
+            raise ValueError(f"Expected `correct` to be 0 or 1; row {row} is {corr[row].item()!r}")
         corr = corr.astype(bool)
     weight = None if sample_weight is None else check_sample_weight(sample_weight, conf.shape[0])
     return conf, corr, weight
@@ -197,7 +197,7 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
         raise TypeError(f"Expected `sample_weight` to hold real numbers, got dtype {w.dtype}")
     if not (np.isfinite(w).all() and (w >= 0).all()):
         row = _first_bad_row(~(np.isfinite(w) & (w >= 0)))
-        raise ValueError(f"`sample_weight` must be finite and >= 0; row {row} is {w[row]!r}")
+        raise ValueError(f"`sample_weight` must be finite and >= 0; row {row} is {w[row].item()!r}")
     if not w.sum() > 0:
         raise ValueError("`sample_weight` sums to 0: at least one sample needs positive weight")
     return w

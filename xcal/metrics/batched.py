@@ -70,7 +70,7 @@ def _check_weights(weights: Any, n: int) -> np.ndarray:
     if not (np.isfinite(w).all() and (w >= 0).all()):
         bad = np.argwhere(~(np.isfinite(w) & (w >= 0)))[0]
         raise ValueError(
-            f"`weights[{int(bad[0])}, {int(bad[1])}]` is {w[tuple(bad)]!r}; weights must be "
+            f"`weights[{int(bad[0])}, {int(bad[1])}]` is {w[tuple(bad)].item()!r}; weights must be "
             "finite and >= 0"
         )
     totals = w.sum(axis=1)
