@@ -261,6 +261,8 @@ class PredictionStore:
         self.lock_timeout = lock_timeout
         # Footer cache: path -> ((mtime_ns, size, inode), manifest).
         self._footers: dict[Path, tuple[tuple[int, int, int], RunManifest]] = {}
+        # run id -> file, filled by walks of the store (checked before use).
+        self._paths: dict[str, Path] = {}
 
     def __repr__(self) -> str:
         return f"PredictionStore({str(self.root)!r})"
@@ -369,9 +371,14 @@ class PredictionStore:
     def _find(self, run_id: str) -> Path:
         if not isinstance(run_id, str) or len(run_id) != 16:
             raise RunNotFoundError(f"no run {run_id!r} in {self.root} (run ids are 16 hex digits)")
-        for info_path in self._run_files():
-            if info_path.name == run_id + RUN_SUFFIX:
-                return info_path
+        cached = self._paths.get(run_id)
+        if cached is not None and cached.is_file():
+            return cached
+        # A miss walks the store once and remembers every run it passes.
+        for path in self._run_files():
+            self._paths[path.name.removesuffix(RUN_SUFFIX)] = path
+        if run_id in self._paths and self._paths[run_id].is_file():
+            return self._paths[run_id]
         raise RunNotFoundError(f"no run {run_id!r} in {self.root}")
 
     def _run_files(self) -> Iterator[Path]:
