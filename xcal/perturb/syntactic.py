@@ -6,8 +6,9 @@ Thai are reordered in words and rejoined without spaces.
 
 ``word_shuffle``
     Local shuffle (Lample et al. 2018): each word is picked with probability
-    ``severity`` and pushed right by up to ``window`` positions; the new order
-    sorts the noisy positions. No word moves more than ``window`` places.
+    ``severity``; the picked words are reordered among their own positions by
+    sorting ``position + U(0, window + 1)``, the others stay. No word moves
+    more than ``window`` places; severity 1 is Lample et al.'s word shuffle.
 ``ngram_shuffle``
     The text's words are cut into consecutive n-grams; each n-gram is picked
     with probability ``severity`` and the picked n-grams are permuted among
@@ -67,7 +68,9 @@ class WordShuffle(Perturbation):
 
     window: int = 3
     kind: ClassVar[str] = "syntactic"
-    severity_meaning: ClassVar[str] = "fraction of words displaced by up to `window` positions"
+    severity_meaning: ClassVar[str] = (
+        "fraction of words shuffled locally (at most `window` positions)"
+    )
 
     def _validate(self) -> None:
         check_positive_int("window", self.window)
@@ -80,12 +83,12 @@ class WordShuffle(Perturbation):
             return text
         draws = stream.uniforms(2 * m)
         reach = self.window + 1
-        keys = [
-            (i + reach * draws[2 * i + 1] if draws[2 * i] < severity else float(i), i)
-            for i in range(m)
-        ]
-        keys.sort()
-        return fill_word_slots(texts, flags, [words[i] for _, i in keys])
+        picked = [i for i in range(m) if draws[2 * i] < severity]
+        keys = sorted((i + reach * draws[2 * i + 1], i) for i in picked)
+        order = list(range(m))
+        for slot, (_, i) in zip(picked, keys, strict=True):
+            order[slot] = i
+        return fill_word_slots(texts, flags, [words[i] for i in order])
 
 
 @dataclass(frozen=True)
