@@ -102,6 +102,8 @@ def check_manifest(m: RunManifest, where: str) -> list[Problem]:
             bad(name, f"expected a non-empty string, got {value!r}")
         elif "\x00" in value:
             bad(name, "contains a NUL character")
+        elif not _is_utf8(value):
+            bad(name, f"not valid Unicode (a lone surrogate?): {value!r}")
     if isinstance(m.language, str) and m.language and not _LANGUAGE_RE.match(m.language):
         bad(
             "language",
@@ -112,6 +114,8 @@ def check_manifest(m: RunManifest, where: str) -> list[Problem]:
         value = getattr(m, name)
         if value is not None and not isinstance(value, str):
             bad(name, f"expected a string, got {value!r}")
+        elif isinstance(value, str) and not _is_utf8(value):
+            bad(name, f"not valid Unicode (a lone surrogate?): {value!r}")
     for name, low in (("n_examples", 1), ("n_truncated", 0), ("perturbation_seed", None)):
         value = getattr(m, name)
         if not _is_int(value):
@@ -143,6 +147,14 @@ def check_manifest(m: RunManifest, where: str) -> list[Problem]:
     ):
         bad("perturbation_params", f"expected a dict with str keys, got {m.perturbation_params!r}")
     return out
+
+
+def _is_utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _is_int(value: Any) -> bool:

@@ -397,7 +397,10 @@ class PredictionStore:
 
         Raises :class:`StoreError` if a file is at the run's place but cannot be read.
         """
-        manifest, _ = normalize_manifest(manifest)
+        manifest, problems = normalize_manifest(manifest)
+        problems += check_manifest(manifest, f"run {describe(manifest)}")
+        if problems:
+            raise StoreValidationError(problems)
         path = self.path_for(manifest)
         if not path.exists():
             return False
