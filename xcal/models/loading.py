@@ -407,10 +407,13 @@ def load_model_and_tokenizer(
             for a in config_dict.get("architectures") or ()
         )
         id2label = config_dict.get("id2label") or {}
-        if trained_head and id2label and len(id2label) != num_labels:
+        # transformers leaves id2label out of config.json for its default of 2 labels.
+        head_labels = len(id2label) if id2label else int(config_dict.get("num_labels", 2))
+        if trained_head and head_labels != num_labels:
+            names = ", ".join(map(str, id2label.values())) if id2label else "default names"
             raise ModelLoadError(
-                f"{name}: its classification head has {len(id2label)} labels "
-                f"({', '.join(map(str, id2label.values()))}) but the task has {num_labels}"
+                f"{name}: its classification head has {head_labels} labels ({names}) "
+                f"but the task has {num_labels}"
             )
 
     import torch

@@ -144,8 +144,11 @@ def make_tiny_model(
     Examples
     --------
     >>> import tempfile
-    >>> from xcal.models.tiny import make_tiny_model
-    >>> path = make_tiny_model(tempfile.mkdtemp() + "/tiny-bert")  # doctest: +SKIP
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = make_tiny_model(Path(tmp) / "tiny-gpt2", "gpt2")
+    ...     sorted(p.name for p in path.iterdir())
+    ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']
     """
     if kind not in TINY_KINDS:
         raise ValueError(f"Expected `kind` in {TINY_KINDS}, got {kind!r}")
