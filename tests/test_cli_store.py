@@ -39,7 +39,8 @@ def store_dir(tmp_path: Path) -> Path:
     store = open_store(tmp_path / "store")
     store.write_run(manifest(), RECORDS)
     store.write_run(manifest(language="sw", perturbation="typos", severity=0.25), RECORDS)
-    store.write_run(manifest(task="pawsx", language="fr"), {**RECORDS, "logits": np.ones((3, 3))})
+    pawsx = {**RECORDS, "logits": np.ones((3, 2)), "label": [0, 1, 1]}
+    store.write_run(manifest(task="pawsx", language="fr"), pawsx)
     return tmp_path / "store"
 
 
@@ -94,9 +95,9 @@ def test_validate_lists_every_problem_and_fails(store_dir: Path) -> None:
 
 
 def test_validate_n_classes_option(store_dir: Path) -> None:
-    result = invoke("store", "validate", str(store_dir), "--n-classes", "pawsx=2")
+    result = invoke("store", "validate", str(store_dir), "--n-classes", "pawsx=3")
     assert result.exit_code == 1
-    assert "task 'pawsx' has 2 classes" in result.output and "1 error(s)" in result.output
+    assert "task 'pawsx' has 3 classes" in result.output and "1 error(s)" in result.output
     assert invoke("store", "validate", str(store_dir), "--n-classes", "xnli=3").exit_code == 0
     bad = invoke("store", "validate", str(store_dir), "--n-classes", "xnli")
     assert bad.exit_code == 2 and "TASK=C" in bad.output
@@ -127,3 +128,14 @@ def test_real_entry_point(store_dir: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "0 error(s)" in done.stdout
+
+
+def test_validate_checks_the_registered_task_label_space(store_dir: Path) -> None:
+    # XNLI has 3 labels: a 2-class XNLI run is valid on its own but not as XNLI.
+    store = open_store(store_dir)
+    two = {**RECORDS, "logits": np.ones((3, 2)), "label": [0, 1, 1]}
+    store.write_run(manifest(language="fr"), two)
+    result = invoke("store", "validate", str(store_dir))
+    assert result.exit_code == 1
+    assert "language=fr" in result.output and "task 'xnli' has 3 classes" in result.output
+    assert "1 error(s)" in result.output

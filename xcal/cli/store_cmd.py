@@ -95,18 +95,22 @@ def validate(
         list[str] | None,
         typer.Option(
             "--n-classes",
-            help="TASK=C: the number of classes task TASK must have (repeatable).",
+            help="TASK=C: the number of classes (or choices) task TASK must have "
+            "(repeatable; overrides the registered task's).",
         ),
     ] = None,
 ) -> None:
-    """Check every run in a store; list every problem, exit 1 if any is an error."""
+    """Check every run in a store; list every problem, exit 1 if any is an error.
+
+    Runs of a registered task are also checked against its number of classes.
+    """
     from rich.console import Console
     from rich.markup import escape
 
     from xcal.store import open_store
 
     console = Console()
-    expected: dict[str, int] = {}
+    expected = _registered_n_classes()
     for item in n_classes or []:
         task, sep, value = item.partition("=")
         if not sep or not task or not value.isdigit():
@@ -124,3 +128,15 @@ def validate(
     console.print(("[red]" if errors else "[green]") + summary)
     if errors:
         raise typer.Exit(1)
+
+
+def _registered_n_classes() -> dict[str, int]:
+    """Label-space sizes of the registered classification and multiple-choice tasks."""
+    from xcal.tasks import get_task, task_names
+
+    sizes = {}
+    for name in task_names():
+        size = get_task(name).n_classes
+        if size:
+            sizes[name] = int(size)
+    return sizes
