@@ -1,0 +1,109 @@
+"""Retrieval: sentence embeddings, cosine similarity and the top-k candidates.
+
+Embeddings pool the last hidden states over the attention mask (mean), take
+the first token (CLS) or the last real token (decoder-only models), and are
+L2-normalised, so a dot product is the cosine similarity. Similarities are
+computed in blocks of queries so memory stays bounded for large pools (BUCC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from xcal.infer.engine import Progress, encode, run_batches, uses_token_types
+
+
+def pool(hidden: Any, mask: Any, pooling: str) -> Any:
+    """Pool ``(B, L, H)`` hidden states to ``(B, H)`` by ``mean``, ``cls`` or ``last``."""
+    import torch
+
+    if pooling == "cls":
+        return hidden[:, 0]
+    if pooling == "last":
+        last = mask.sum(dim=1) - 1
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+    if pooling == "mean":
+        m = mask.to(hidden.dtype).unsqueeze(-1)
+        return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
+    raise ValueError(f"unknown pooling {pooling!r}; known: mean, cls, last")
+
+
+def embed(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    pooling: str,
+    prefix: str = "",
+    max_length: int,
+    batch_tokens: int,
+    device: str,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, int]:
+    """L2-normalised sentence embeddings ``(n, hidden)`` (float32) and the truncation count."""
+    import torch
+
+    encoded = encode(
+        tokenizer,
+        [prefix + t for t in texts],
+        max_length=max_length,
+        token_types=uses_token_types(model),
+    )
+
+    def forward(ids: Any, mask: Any, types: Any, _idx: np.ndarray) -> Any:
+        kwargs = {"attention_mask": mask}
+        if types is not None:
+            kwargs["token_type_ids"] = types
+        hidden = model(input_ids=ids, **kwargs).last_hidden_state
+        pooled = pool(hidden.float(), mask, pooling)
+        return torch.nn.functional.normalize(pooled, p=2, dim=-1)
+
+    (emb,) = run_batches(
+        encoded,
+        forward,
+        batch_tokens=batch_tokens,
+        pad_id=int(tokenizer.pad_token_id),
+        device=device,
+        progress=progress,
+    )
+    return emb, encoded.n_truncated
+
+
+def top_k(
+    queries: np.ndarray, candidates: np.ndarray, k: int, *, block: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and cosine scores of the ``k`` most similar candidates per query, best first.
+
+    Both inputs are L2-normalised rows. Among the k returned, equal scores are
+    ordered by candidate index.
+
+    Examples
+    --------
+    >>> q = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> c = np.array([[0.0, 1.0], [1.0, 0.0], [0.6, 0.8]])
+    >>> idx, s = top_k(q, c, 2)
+    >>> idx.tolist(), [[round(float(x), 2) for x in row] for row in s]
+    ([[1, 2], [0, 2]], [[1.0, 0.6], [1.0, 0.8]])
+    """
+    k = min(int(k), candidates.shape[0])
+    if k <= 0:
+        raise ValueError("top_k needs k >= 1 and at least one candidate")
+    n = queries.shape[0]
+    idx = np.empty((n, k), dtype=np.int64)
+    scores = np.empty((n, k), dtype=np.float32)
+    c = np.ascontiguousarray(candidates, dtype=np.float32)
+    for lo in range(0, n, block):
+        sim = np.asarray(queries[lo : lo + block], dtype=np.float32) @ c.T
+        if k < sim.shape[1]:
+            part = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+        else:
+            part = np.broadcast_to(np.arange(sim.shape[1]), sim.shape).copy()
+        part_scores = np.take_along_axis(sim, part, axis=1)
+        # Sort the k by score, breaking ties by candidate index (lexsort: last key first).
+        order = np.lexsort((part, -part_scores), axis=1)
+        idx[lo : lo + block] = np.take_along_axis(part, order, axis=1)
+        scores[lo : lo + block] = np.take_along_axis(part_scores, order, axis=1)
+    return idx, scores

@@ -1,0 +1,626 @@
+"""The runner: a grid of model x task x language x perturbation cells into a store.
+
+Order of work, chosen so that a job fails fast and restarts cheaply:
+
+1. Expand and validate the grid against the data directory: unknown tasks or
+   perturbations, missing languages (listing what exists), malformed files and
+   empty inputs are reported together, before any model is touched.
+2. Check every model's config against its tasks (a head with the wrong number
+   of labels, no head at all) - still without loading weights.
+3. Per model: read the tokenizer, compute each cell's input fingerprint (the
+   example ids and exact perturbed texts, the model's identity and revision,
+   the length limit and every setting that changes the outputs) and skip
+   cells already stored with that fingerprint. Weights are loaded only if a
+   cell is left, once per head.
+4. Run each cell and write it with one atomic ``store.write_run``. A killed
+   job leaves finished cells intact; restarting it skips them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from xcal.infer.grid import Cell, Grid, GridError, PerturbationSpec, shard_cells
+from xcal.infer.modeling import (
+    LM_SCORING_SUFFIX,
+    ModelInfo,
+    ModelSpec,
+    ModelSpecError,
+    Plan,
+    check_dtype,
+    inspect_model,
+    load_for,
+    pick_device,
+    plan_for,
+)
+from xcal.infer.qa import QASettings
+
+
+class InferInputError(ValueError):
+    """The grid cannot run: every problem found before any model work, one per line."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("cannot run the grid:\n" + "\n".join(f"- {p}" for p in self.problems))
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Settings of a runner call that are not part of the grid.
+
+    ``batch_tokens`` bounds the padded tokens per batch (memory); ``limit``
+    keeps the first N examples of every cell (and, for Tatoeba, the first N
+    candidates, so the pairs stay pairs); ``top_k`` candidates are stored per
+    retrieval query; ``qa`` sets windows and span extraction (its
+    ``max_length`` is capped by the model's).
+    """
+
+    batch_tokens: int = 16384
+    device: str = "auto"
+    dtype: str = "auto"
+    limit: int | None = None
+    top_k: int = 10
+    qa: QASettings = field(default_factory=QASettings)
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        if (
+            isinstance(self.batch_tokens, bool)
+            or not isinstance(self.batch_tokens, int)
+            or self.batch_tokens < 16
+        ):
+            raise GridError(f"batch_tokens must be an int >= 16, got {self.batch_tokens!r}")
+        if self.limit is not None and (
+            isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1
+        ):
+            raise GridError(f"limit must be a positive int, got {self.limit!r}")
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1:
+            raise GridError(f"top_k must be a positive int, got {self.top_k!r}")
+
+
+Status = Literal["written", "skipped", "failed"]
+
+
+@dataclass
+class CellResult:
+    """What happened to one cell."""
+
+    cell: Cell
+    status: Status
+    run_id: str | None = None
+    n_examples: int = 0
+    n_truncated: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def examples_per_s(self) -> float:
+        return self.n_examples / self.seconds if self.seconds > 0 else float("nan")
+
+
+class Reporter(Protocol):
+    """Receives progress; :class:`xcal.infer.progress.RichReporter` draws it."""
+
+    def cell_started(self, cell: Cell, total: float) -> None: ...
+
+    def advance(self, amount: float) -> None: ...
+
+    def cell_finished(self, result: CellResult) -> None: ...
+
+    def note(self, text: str) -> None: ...
+
+
+class NullReporter:
+    def cell_started(self, cell: Cell, total: float) -> None:
+        pass
+
+    def advance(self, amount: float) -> None:
+        pass
+
+    def cell_finished(self, result: CellResult) -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        pass
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass
+class CellInputs:
+    """The examples of a cell after ``limit`` and perturbation (and retrieval candidates)."""
+
+    examples: list[Any]
+    candidates: list[Any] | None
+    perturbation_fields: dict[str, Any]
+    n_dropped: int = 0
+
+
+def _perturbation_fields(spec: PerturbationSpec, language: str) -> dict[str, Any]:
+    if spec.name == "none":
+        return {
+            "perturbation": "none",
+            "perturbation_params": {},
+            "severity": 0.0,
+            "perturbation_seed": 0,
+        }
+    from xcal.perturb import get_perturbation, manifest_fields
+
+    p = get_perturbation(spec.name, **spec.params)
+    return manifest_fields(
+        p, language=language, severity=spec.severity, seed=spec.seed, fields=spec.fields
+    )
+
+
+def prepare_inputs(
+    cell: Cell,
+    data_dir: str | os.PathLike[str],
+    limit: int | None,
+    cache: dict[Any, Any] | None = None,
+) -> CellInputs:
+    """Read, cut and perturb the examples of one cell (no model involved)."""
+    from xcal.tasks import RetrievalTask, get_task
+
+    task = get_task(cell.task)
+    cache = {} if cache is None else cache
+    key = (cell.task, cell.split, cell.language)
+    if key not in cache:
+        examples = task.load(data_dir, cell.language, cell.split)
+        candidates = None
+        if isinstance(task, RetrievalTask):
+            candidates = task.candidates(data_dir, cell.language, cell.split)
+        cache[key] = (examples, candidates)
+    examples, candidates = cache[key]
+    if limit is not None:
+        examples = examples[:limit]
+        if candidates is not None and getattr(task, "paired", False):
+            candidates = candidates[:limit]
+    n_dropped = 0
+    if cell.perturbation.name != "none":
+        from xcal.perturb import apply_to_examples, get_perturbation
+
+        p = get_perturbation(cell.perturbation.name, **cell.perturbation.params)
+        res = apply_to_examples(
+            examples,
+            p,
+            cell.perturbation.severity,
+            cell.perturbation.seed,
+            cell.perturbation.fields,
+        )
+        examples, n_dropped = res.examples, res.n_dropped
+    if not examples:
+        raise GridError(
+            f"{cell.describe()}: no examples left"
+            + (f" ({n_dropped} dropped by the perturbation)" if n_dropped else "")
+        )
+    return CellInputs(
+        examples, candidates, _perturbation_fields(cell.perturbation, cell.language), n_dropped
+    )
+
+
+def input_fingerprint(
+    info: ModelInfo, plan: Plan, task: Any, inputs: CellInputs, options: RunOptions
+) -> str:
+    """Hash of everything that determines a cell's records (not device, dtype or batching)."""
+    from xcal.store import fingerprint
+    from xcal.tasks import example_texts
+
+    identity: dict[str, Any] = {
+        "model": info.spec.name,
+        "revision": info.revision,
+        "max_length": _max_length_for(info, task, options),
+        "plan": dataclasses.asdict(plan),
+    }
+    if task.record_kind == "retrieval":
+        identity["top_k"] = options.top_k
+    if task.record_kind == "qa":
+        identity["qa"] = dataclasses.asdict(_qa_settings(info, options))
+    candidates = (
+        [[c.candidate_id, c.text] for c in inputs.candidates]
+        if inputs.candidates is not None
+        else None
+    )
+    return fingerprint(identity, [example_texts(ex) for ex in inputs.examples], candidates)
+
+
+def _qa_settings(info: ModelInfo, options: RunOptions) -> QASettings:
+    return dataclasses.replace(options.qa, max_length=min(options.qa.max_length, info.max_length))
+
+
+def _max_length_for(info: ModelInfo, task: Any, options: RunOptions) -> int:
+    if task.record_kind == "qa":
+        return _qa_settings(info, options).max_length
+    return info.max_length
+
+
+# --------------------------------------------------------------------------- computing records
+
+
+def compute_records(
+    model: Any,
+    info: ModelInfo,
+    plan: Plan,
+    task: Any,
+    inputs: CellInputs,
+    *,
+    options: RunOptions,
+    device: str,
+    head_route: bool = True,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[dict[str, Any], int]:
+    """Run one cell's examples through a loaded model; return store records and n_truncated."""
+    from xcal.infer import classify, lm, qa, retrieval
+
+    tok = info.tokenizer
+    exs = inputs.examples
+    n = len(exs)
+    bt = options.batch_tokens
+    ids = [ex.example_id for ex in exs]
+    kind = task.record_kind
+    if kind in ("classification", "multiple_choice"):
+        labels = np.array([ex.label for ex in exs], dtype=np.int64)
+        if plan.lm:
+            options_per = [task.lm_options(ex) for ex in exs]
+            k = len(options_per[0])
+            requests = [r for opts in options_per for r in opts]
+            scores, trunc = lm.score_requests(
+                model,
+                tok,
+                requests,
+                max_length=info.max_length,
+                batch_tokens=bt,
+                device=device,
+                head_route=head_route,
+                progress=progress,
+                weights=np.full(len(requests), 1.0 / k),
+            )
+            matrix = scores.reshape(n, k)
+            n_trunc = int(trunc.reshape(n, k).any(axis=1).sum())
+        elif kind == "classification":
+            matrix, n_trunc = classify.classify(
+                model,
+                tok,
+                [ex.premise for ex in exs],
+                [ex.hypothesis for ex in exs],
+                max_length=info.max_length,
+                batch_tokens=bt,
+                device=device,
+                decoder=info.architecture == "decoder-only",
+                label_order=plan.label_order,
+                progress=progress,
+            )
+        else:
+            matrix, n_trunc = classify.multiple_choice(
+                model,
+                tok,
+                [task.choice_pairs(ex) for ex in exs],
+                max_length=info.max_length,
+                batch_tokens=bt,
+                device=device,
+                progress=progress,
+            )
+        column = "logits" if kind == "classification" else "scores"
+        return {"example_id": ids, column: matrix.astype(np.float32), "label": labels}, n_trunc
+    if kind == "qa":
+        nbest, n_trunc = qa.answer_questions(
+            model,
+            tok,
+            [ex.question for ex in exs],
+            [ex.context for ex in exs],
+            settings=_qa_settings(info, options),
+            batch_tokens=bt,
+            device=device,
+            progress=progress,
+        )
+        answers = [
+            [{"text": a.text, "answer_start": a.answer_start} for a in ex.answers] for ex in exs
+        ]
+        return {"example_id": ids, "nbest": nbest, "answers": answers}, n_trunc
+    if kind == "retrieval":
+        cands = inputs.candidates or []
+        share = n / (n + len(cands))
+
+        def scaled(amount: float) -> None:
+            if progress is not None:
+                progress(amount * share)
+
+        common = dict(
+            pooling=plan.pooling,
+            prefix=plan.prefix,
+            max_length=info.max_length,
+            batch_tokens=bt,
+            device=device,
+            progress=scaled,
+        )
+        q_emb, q_trunc = retrieval.embed(model, tok, [ex.query for ex in exs], **common)  # type: ignore[arg-type]
+        c_emb, c_trunc = retrieval.embed(model, tok, [c.text for c in cands], **common)  # type: ignore[arg-type]
+        idx, scores = retrieval.top_k(q_emb, c_emb, options.top_k)
+        cand_ids = [c.candidate_id for c in cands]
+        return {
+            "example_id": ids,
+            "candidate_ids": [[cand_ids[j] for j in row] for row in idx],
+            "scores": scores,
+            "gold_ids": [list(ex.gold_ids) for ex in exs],
+        }, q_trunc + c_trunc
+    raise ModelSpecError(f"task {task.name!r}: unsupported record kind {kind!r}")
+
+
+# --------------------------------------------------------------------------- the grid
+
+
+def store_model_name(spec: ModelSpec, plan: Plan) -> str:
+    """The model name a run is stored under (LM-scored runs are marked, see LM_SCORING_SUFFIX)."""
+    return spec.store_name + (LM_SCORING_SUFFIX if plan.lm else "")
+
+
+def run_grid(
+    grid: Grid,
+    store: Any,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    options: RunOptions | None = None,
+    shard: tuple[int, int] = (0, 1),
+    reporter: Reporter | None = None,
+) -> list[CellResult]:
+    """Run (this shard of) a grid into ``store``; return one result per cell.
+
+    Parameters
+    ----------
+    grid : Grid
+        Models x tasks x languages x perturbations.
+    store : PredictionStore or path
+        Where runs are written (:func:`xcal.store.open_store` is applied to a path).
+    data_dir : path, optional
+        The XTREME data directory (default: ``XCAL_DATA_DIR`` or ``../shared/data/xtreme``).
+    options : RunOptions
+        Batching, device, dtype, limit, top-k and QA settings.
+    shard : (i, N)
+        Run only the i-th of N contiguous blocks of the grid's cells.
+    reporter : Reporter, optional
+        Progress display (default: none).
+
+    Returns
+    -------
+    list of CellResult
+        ``written``, ``skipped`` (already stored with the same fingerprint) or
+        ``failed`` (with the error) for every cell of the shard.
+
+    Raises
+    ------
+    InferInputError
+        Problems with the data, the perturbations or model/task fit, found
+        before any weights are loaded.
+    """
+    from xcal.paths import data_dir as resolve_data_dir
+    from xcal.store import open_store
+    from xcal.tasks import MissingDataError, TaskDataError, UnknownTaskError, get_task
+
+    options = options or RunOptions()
+    reporter = reporter or NullReporter()
+    if isinstance(store, str | os.PathLike):
+        store = open_store(store)
+    root = resolve_data_dir(data_dir)
+
+    # 1. Grid and data.
+    try:
+        cells = shard_cells(grid.cells(root), shard)
+    except (UnknownTaskError, MissingDataError, TaskDataError, GridError) as exc:
+        raise InferInputError([str(exc)]) from None
+    device = pick_device(options.device)
+    try:
+        dtype = check_dtype(options.dtype, device)
+    except ModelSpecError as exc:
+        raise InferInputError([str(exc)]) from None
+    problems: list[str] = []
+    cache: dict[Any, Any] = {}
+    inputs: dict[Cell, CellInputs] = {}
+    for cell in cells:
+        try:
+            inputs[cell] = prepare_inputs(cell, root, options.limit, cache)
+        except (TaskDataError, GridError, ValueError) as exc:
+            problems.append(str(exc))
+    # 2. Model configs against tasks (no weights).
+    models = list(dict.fromkeys(c.model for c in cells))
+    for spec in models:
+        try:
+            info = inspect_model(spec, tokenizer=False)
+        except Exception as exc:  # any failure to read a model is reported with the others
+            problems.append(f"model {spec.name!r}: {exc}")
+            continue
+        for task_name in dict.fromkeys(c.task for c in cells if c.model == spec):
+            try:
+                plan_for(info, get_task(task_name))
+            except ModelSpecError as exc:
+                problems.append(str(exc))
+    if problems:
+        raise InferInputError(list(dict.fromkeys(problems)))
+    del cache
+
+    # 3 and 4, model by model.
+    results: list[CellResult] = []
+    for spec in models:
+        model_cells = [c for c in cells if c.model == spec]
+        results.extend(
+            _run_model(spec, model_cells, inputs, store, options, device, dtype, reporter)
+        )
+    return results
+
+
+def _run_model(
+    spec: ModelSpec,
+    cells: list[Cell],
+    inputs: dict[Cell, CellInputs],
+    store: Any,
+    options: RunOptions,
+    device: str,
+    dtype: str,
+    reporter: Reporter,
+) -> list[CellResult]:
+    from xcal.store import RunManifest
+    from xcal.tasks import get_task
+
+    try:
+        info = inspect_model(spec)
+    except Exception as exc:
+        return [CellResult(c, "failed", error=f"model {spec.name!r}: {exc}") for c in cells]
+    results: dict[Cell, CellResult] = {}
+    pending: list[tuple[Cell, Plan, RunManifest]] = []
+    for cell in cells:
+        task = get_task(cell.task)
+        plan = plan_for(info, task)
+        cell_inputs = inputs[cell]
+        manifest = RunManifest(
+            model=store_model_name(spec, plan),
+            task=cell.task,
+            split=cell.split,
+            language=cell.language,
+            record_kind=task.record_kind,  # type: ignore[arg-type]
+            input_fingerprint=input_fingerprint(info, plan, task, cell_inputs, options),
+            n_examples=len(cell_inputs.examples),
+            n_classes=_n_classes(task, cell_inputs),
+            model_revision=info.revision,
+            architecture=info.architecture,  # type: ignore[arg-type]
+            intermediate_tasks=spec.intermediate_tasks,
+            train_seed=spec.train_seed,
+            device=device,
+            dtype=dtype,
+            **cell_inputs.perturbation_fields,
+        )
+        try:
+            if store.has_run(manifest):
+                results[cell] = CellResult(
+                    cell, "skipped", run_id=store.run_id(manifest), n_examples=manifest.n_examples
+                )
+                reporter.cell_finished(results[cell])
+                continue
+            if not options.overwrite and store.path_for(manifest).exists():
+                raise GridError(
+                    f"{cell.describe()}: already stored with another input fingerprint (the "
+                    "data, perturbation, model or settings changed); pass --overwrite to replace it"
+                )
+        except Exception as exc:
+            results[cell] = CellResult(cell, "failed", error=str(exc))
+            reporter.cell_finished(results[cell])
+            continue
+        pending.append((cell, plan, manifest))
+
+    # Load each head once; cells keep their order within a head.
+    for head in dict.fromkeys(p.head for _, p, _ in pending):
+        group = [(c, p, m) for c, p, m in pending if p.head == head]
+        try:
+            model = load_for(
+                info, group[0][1], get_task(group[0][0].task), device=device, dtype=dtype
+            )
+            head_route = True
+            if group[0][1].lm:
+                from xcal.infer.lm import check_lm_head_route
+
+                head_route = check_lm_head_route(model, info.tokenizer, device)
+        except Exception as exc:
+            for c, _, _ in group:
+                results[c] = CellResult(c, "failed", error=f"loading {spec.name!r}: {exc}")
+                reporter.cell_finished(results[c])
+            continue
+        for cell, plan, manifest in group:
+            results[cell] = _run_cell(
+                model,
+                info,
+                plan,
+                cell,
+                inputs[cell],
+                manifest,
+                store,
+                options,
+                device,
+                reporter,
+                head_route=head_route,
+            )
+        del model
+        gc.collect()
+        if device.startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()
+    return [results[c] for c in cells]
+
+
+def _n_classes(task: Any, inputs: CellInputs) -> int | None:
+    if task.record_kind == "classification":
+        return int(task.n_classes)
+    if task.record_kind == "multiple_choice":
+        return len(inputs.examples[0].choices)
+    return None
+
+
+def _run_cell(
+    model: Any,
+    info: ModelInfo,
+    plan: Plan,
+    cell: Cell,
+    cell_inputs: CellInputs,
+    manifest: Any,
+    store: Any,
+    options: RunOptions,
+    device: str,
+    reporter: Reporter,
+    *,
+    head_route: bool = True,
+) -> CellResult:
+    from xcal.tasks import get_task
+
+    task = get_task(cell.task)
+    n = len(cell_inputs.examples)
+    reporter.cell_started(cell, float(n))
+    start = time.perf_counter()
+    try:
+        records, n_trunc = compute_records(
+            model,
+            info,
+            plan,
+            task,
+            cell_inputs,
+            options=options,
+            device=device,
+            head_route=head_route,
+            progress=reporter.advance,
+        )
+        seconds = time.perf_counter() - start
+        manifest = dataclasses.replace(
+            manifest, n_truncated=int(n_trunc), wall_time_s=round(seconds, 3)
+        )
+        run_id = store.write_run(
+            manifest,
+            records,
+            overwrite=options.overwrite,
+            expected_n_classes=manifest.n_classes if task.record_kind == "classification" else None,
+        )
+        result = CellResult(
+            cell, "written", run_id=run_id, n_examples=n, n_truncated=int(n_trunc), seconds=seconds
+        )
+    except Exception as exc:
+        result = CellResult(
+            cell,
+            "failed",
+            n_examples=n,
+            seconds=time.perf_counter() - start,
+            error=f"{type(exc).__name__}: {exc}",
+        )
+    reporter.cell_finished(result)
+    return result
+
+
+def summarize(results: Sequence[CellResult]) -> dict[str, int]:
+    """Counts of written, skipped and failed cells."""
+    out = {"written": 0, "skipped": 0, "failed": 0}
+    for r in results:
+        out[r.status] += 1
+    return out
