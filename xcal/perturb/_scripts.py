@@ -128,8 +128,15 @@ class LetterPools:
     def __init__(self, text: str) -> None:
         self._chars = set(text)
         self._cache: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._by_char: dict[str, tuple[str, ...]] = {}
 
     def pool(self, char: str) -> tuple[str, ...]:
+        found = self._by_char.get(char)
+        if found is None:
+            found = self._by_char[char] = self._pool(char)
+        return found
+
+    def _pool(self, char: str) -> tuple[str, ...]:
         script = script_of(char)
         category = unicodedata.category(char)
         if category not in _LETTER_CATEGORIES:

@@ -35,8 +35,11 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import compress, count
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -81,23 +84,36 @@ class CharNoise(Perturbation):
 
     def _perturb(self, text: str, language: str, severity: float, stream: Stream) -> str:
         # Without combining marks every character is its own cluster.
-        clusters: list[str] = CLUSTER_RE.findall(text) if MARK_RE.search(text) else list(text)
-        letter_idx = [i for i, c in enumerate(clusters) if c[0].isalpha()]
+        firsts: Iterator[str]
+        if MARK_RE.search(text):
+            clusters: list[str] = CLUSTER_RE.findall(text)
+            firsts = map(itemgetter(0), clusters)
+        else:
+            clusters = list(text)
+            firsts = iter(clusters)
+        letter_idx = list(compress(count(), map(str.isalpha, firsts)))
         m = len(letter_idx)
+        # Three draws per letter, laid out [selection | operation | replacement],
+        # drawn whatever the severity so that severities stay nested.
         draws = stream.uniforms(3 * m)
+        picked = list(compress(range(m), map(severity.__gt__, draws[:m])))
+        if not picked:
+            return text
         ops = self.ops
         n_ops = len(ops)
         pools = LetterPools(text)
         out = list(clusters)
         deleted: list[int] = []
         consumed = -1  # the cluster taken by the last swap
-        for k, i in enumerate(letter_idx):
-            if draws[3 * k] >= severity or i == consumed:
+        n = len(clusters)
+        for k in picked:
+            i = letter_idx[k]
+            if i == consumed:
                 continue
             cluster = clusters[i]
-            op = ops[Stream.index(draws[3 * k + 1], n_ops)]
+            op = ops[min(int(draws[m + k] * n_ops), n_ops - 1)]
             if op == "swap":
-                if i + 1 < len(clusters) and clusters[i + 1][0].isalpha():
+                if i + 1 < n and clusters[i + 1][0].isalpha():
                     out[i], out[i + 1] = clusters[i + 1], cluster
                     consumed = i + 1
                     continue
@@ -108,7 +124,7 @@ class CharNoise(Perturbation):
                 deleted.append(i)
                 continue
             pool = pools.pool(cluster[0])
-            new = pool[Stream.index(draws[3 * k + 2], len(pool))]
+            new = pool[min(int(draws[2 * m + k] * len(pool)), len(pool) - 1)]
             # Substitution keeps the combining marks: they belong to the letter's slot.
             out[i] = new + cluster if op == "insert" else new + cluster[1:]
         if deleted and len(deleted) == m:
@@ -168,38 +184,57 @@ class RemoveDiacritics(Perturbation):
     def _perturb(self, text: str, language: str, severity: float, stream: Stream) -> str:
         if text.isascii():
             return text
-        out: list[str] = []
-        base_script = "COMMON"  # script of the last non-mark character
-        for char in text:
-            if unicodedata.category(char) == "Mn":
-                # A combining mark stored on its own: one diacritic.
-                if _is_standalone_diacritic(char) or base_script in _STRIP_BASE_SCRIPTS:
-                    if stream.uniform() >= severity:
-                        out.append(char)
+        kinds = {c: _diacritic_kind(c) for c in set(text)}
+        if not any(kinds.values()):
+            return text
+        out = list(text)
+        for i, char in enumerate(text):
+            kind = kinds[char]
+            if kind == _NONE:
+                continue
+            if kind == _MARK_ON_LETTER:
+                # A combining mark stored on its own after a Latin/Greek/Cyrillic letter.
+                if _base_script(text, i) not in _STRIP_BASE_SCRIPTS:
                     continue
-                out.append(char)
-                continue
-            base_script = script_of(char)
-            stripped = char.translate(_UNDECOMPOSABLE)
-            if stripped != char:
-                out.append(stripped if stream.uniform() < severity else char)
-                continue
-            if char.isascii():
-                out.append(char)
-                continue
-            decomposed, removable = _decompose(char)
-            if not any(removable):
-                out.append(char)
-                continue
-            kept = [
-                c for c, flag in zip(decomposed, removable, strict=True)
-                if not (flag and stream.uniform() < severity)
-            ]  # fmt: skip
-            if len(kept) == len(decomposed):
-                out.append(char)
-            else:
-                out.append(unicodedata.normalize("NFC", "".join(kept)))
+                kind = _STANDALONE
+            if kind == _STANDALONE:
+                if stream.uniform() < severity:
+                    out[i] = ""
+            elif kind == _UNDECOMPOSABLE_LETTER:
+                if stream.uniform() < severity:
+                    out[i] = char.translate(_UNDECOMPOSABLE)
+            else:  # a precomposed letter with removable marks
+                decomposed, removable = _decompose(char)
+                kept = [
+                    c for c, flag in zip(decomposed, removable, strict=True)
+                    if not (flag and stream.uniform() < severity)
+                ]  # fmt: skip
+                if len(kept) != len(decomposed):
+                    out[i] = unicodedata.normalize("NFC", "".join(kept))
         return "".join(out)
+
+
+_NONE, _STANDALONE, _MARK_ON_LETTER, _UNDECOMPOSABLE_LETTER, _PRECOMPOSED = range(5)
+
+
+@lru_cache(maxsize=8192)
+def _diacritic_kind(char: str) -> int:
+    """How ``remove_diacritics`` treats one character (context aside)."""
+    if char.isascii():
+        return _NONE
+    if unicodedata.category(char) == "Mn":
+        return _STANDALONE if _is_standalone_diacritic(char) else _MARK_ON_LETTER
+    if char.translate(_UNDECOMPOSABLE) != char:
+        return _UNDECOMPOSABLE_LETTER
+    return _PRECOMPOSED if any(_decompose(char)[1]) else _NONE
+
+
+def _base_script(text: str, i: int) -> str:
+    """Script of the nearest non-mark character before position ``i``."""
+    for j in range(i - 1, -1, -1):
+        if unicodedata.category(text[j]) != "Mn":
+            return script_of(text[j])
+    return "COMMON"
 
 
 @dataclass(frozen=True)
