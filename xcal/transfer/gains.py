@@ -17,11 +17,17 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
+
+if TYPE_CHECKING:
+    from xcal.stats import Statistic
+    from xcal.store import PredictionStore
 
 TABLE_COLUMNS: tuple[str, ...] = ("system", "task", "language", "metric", "value")
 
@@ -71,7 +77,9 @@ def read_results_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     kept = [(i + 1, line) for i, line in enumerate(lines) if line.strip() and line[0] != "#"]
     if not kept:
         raise ResultsTableError(f"{path}: no header row")
-    frame = pd.read_csv(io.StringIO("".join(line for _, line in kept)), dtype=str)
+    frame = pd.read_csv(
+        io.StringIO("".join(line for _, line in kept)), dtype=str, keep_default_na=False
+    )
     line_numbers = [n for n, _ in kept[1:]]
     return check_results_table(frame, source=str(path), line_numbers=line_numbers)
 
@@ -190,3 +198,264 @@ def gains_from_table(
     ]  # fmt: skip
     extra = [c for c in merged.columns if c not in columns]
     return merged[columns + extra].reset_index(drop=True)
+
+
+# ------------------------------------------------------------------ from predictions
+GainKey = tuple[str, str, str]  # (system, task, language)
+
+_GAIN_COLUMNS = [
+    "system", "baseline", "task", "language", "metric", "value", "baseline_value", "gain",
+    "ci_low", "ci_high", "p_value", "p_adjusted", "higher_is_better", "improvement", "rank",
+    "method", "B", "seed", "level", "n",
+]  # fmt: skip
+
+
+def _rank(frame: pd.DataFrame) -> pd.Series:
+    return (
+        frame.groupby(["system", "language", "metric"])["improvement"]
+        .rank(ascending=False, method="min")
+        .astype(int)
+    )
+
+
+def paired_gains(
+    statistics: Mapping[GainKey, Statistic],
+    *,
+    baseline: str,
+    systems: Sequence[str] | None = None,
+    method: str = "percentile",
+    level: float = 0.95,
+    B: int = 10_000,
+    rng: np.random.Generator | int | None = None,
+    groups: Mapping[GainKey, npt.ArrayLike] | None = None,
+    p_adjust: str | None = "holm",
+    lower_is_better: Collection[str] | None = None,
+) -> pd.DataFrame:
+    """Gain of each system over ``baseline`` with paired bootstrap intervals.
+
+    For every (task, language) that a system and the baseline share, the two
+    systems are resampled on the same examples (aligned by ``example_id`` when
+    the statistics carry ids) by :func:`xcal.stats.paired_bootstrap`.
+
+    Parameters
+    ----------
+    statistics
+        ``(system, task, language) -> Statistic`` for one metric, built with
+        :func:`xcal.stats.metric_statistic` (accuracy, ECE, NLL, Brier...) or
+        :func:`xcal.stats.mean_statistic` (per-example F1, exact match...), or
+        by :func:`statistics_from_store`.
+    baseline
+        The system every other system is compared with.
+    systems
+        Systems to compare (default: all but the baseline).
+    method, level, B, rng, groups
+        As in :func:`xcal.stats.paired_bootstrap` (``groups`` per key, in the
+        order of that key's examples: e.g. all perturbed variants of one example).
+        One generator serves all comparisons, so a seed fixes the whole table.
+    p_adjust
+        Multiple-comparison correction over all rows (:func:`xcal.stats.adjust_pvalues`);
+        ``None`` leaves ``p_adjusted`` NaN.
+    lower_is_better
+        As in :func:`gains_from_table` (metric names are the statistics' names).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``system, baseline, task, language, metric, value, baseline_value, gain,
+        ci_low, ci_high, p_value, p_adjusted, higher_is_better, improvement, rank,
+        method, B, seed, level, n``; ``gain`` and its interval are system minus baseline.
+
+    Examples
+    --------
+    >>> from xcal.stats import metric_statistic
+    >>> rng = np.random.default_rng(0)
+    >>> truth = rng.random(300)
+    >>> stats = {("inter", "xnli", "de"): metric_statistic("accuracy", correct=truth < 0.8),
+    ...          ("base", "xnli", "de"): metric_statistic("accuracy", correct=truth < 0.7)}
+    >>> row = paired_gains(stats, baseline="base", B=1000, rng=0).iloc[0]
+    >>> bool(row.ci_low > 0), row.metric
+    (True, 'accuracy_score')
+    """
+    from xcal.stats import adjust_pvalues, paired_bootstrap
+
+    for key in statistics:
+        if not (isinstance(key, tuple) and len(key) == 3):
+            raise ValueError(f"Expected keys (system, task, language), got {key!r}")
+    all_systems = sorted({system for system, _, _ in statistics})
+    if baseline not in all_systems:
+        raise ValueError(f"baseline system {baseline!r} has no statistics; systems: {all_systems}")
+    if systems is None:
+        systems = [s for s in all_systems if s != baseline]
+    unknown = sorted(set(systems) - set(all_systems))
+    if unknown:
+        raise ValueError(f"system(s) {unknown} have no statistics; systems: {all_systems}")
+    if not systems:
+        raise ValueError("no system to compare with the baseline")
+    gen = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+    rows = []
+    for system in systems:
+        for (name, task, language), stat in sorted(statistics.items()):
+            if name != system:
+                continue
+            base_stat = statistics.get((baseline, task, language))
+            if base_stat is None:
+                raise ValueError(
+                    f"no baseline ({baseline!r}) statistic for task {task!r}, language "
+                    f"{language!r} (system {system!r} has one)"
+                )
+            if base_stat.kind != stat.kind:
+                raise ValueError(
+                    f"{task}/{language}: {system!r} and {baseline!r} measure different "
+                    f"metrics ({stat.name} vs {base_stat.name})"
+                )
+            frame = paired_bootstrap(
+                stat,
+                base_stat,
+                method=method,
+                level=level,
+                B=B,
+                rng=gen,
+                groups=None if groups is None else groups.get((system, task, language)),
+                names=(system, baseline),
+            )
+            result = frame.iloc[0]
+            rows.append(
+                {
+                    "system": system,
+                    "baseline": baseline,
+                    "task": task,
+                    "language": language,
+                    "metric": str(result["metric"]),
+                    "value": float(result["estimate_a"]),
+                    "baseline_value": float(result["estimate_b"]),
+                    "gain": float(result["estimate"]),
+                    "ci_low": float(result["ci_low"]),
+                    "ci_high": float(result["ci_high"]),
+                    "p_value": float(result["p_value"]),
+                    "p_adjusted": np.nan,
+                    "method": result["method"],
+                    "B": int(result["B"]),
+                    "seed": result["seed"],
+                    "level": float(result["level"]),
+                    "n": int(result["n"]),
+                }
+            )
+    if not rows:
+        raise ValueError(f"none of the systems {list(systems)} has statistics to compare")
+    out = pd.DataFrame(rows)
+    out["higher_is_better"] = [not is_lower_better(m, lower_is_better) for m in out["metric"]]
+    out["improvement"] = np.where(out["higher_is_better"], out["gain"], -out["gain"])
+    out["rank"] = _rank(out)
+    if p_adjust is not None:
+        out["p_adjusted"] = adjust_pvalues(out["p_value"].to_numpy(), p_adjust)
+    return out[_GAIN_COLUMNS].reset_index(drop=True)
+
+
+def default_system_name(model: str, intermediate_tasks: Sequence[str]) -> str:
+    """The system name of a run: its ``model``.
+
+    The store keys runs by model (not by ``intermediate_tasks``), so a model
+    after intermediate training is stored under a model name of its own (e.g.
+    ``xlmr-large+mnli``) and that name already identifies the system.
+
+    Examples
+    --------
+    >>> default_system_name("xlmr-large+mnli", ("mnli",))
+    'xlmr-large+mnli'
+    """
+    return model
+
+
+def statistics_from_store(
+    store: PredictionStore,
+    metric: str = "accuracy",
+    *,
+    n_bins: int = 15,
+    binning: str = "width",
+    system_name: Callable[[str, Sequence[str]], str] = default_system_name,
+    **filters: Any,
+) -> dict[GainKey, Statistic]:
+    """Per-run statistics of one metric, keyed ``(system, task, language)``.
+
+    Parameters
+    ----------
+    store
+        A :class:`xcal.store.PredictionStore`.
+    metric
+        For classification and multiple-choice runs any name
+        :func:`xcal.stats.metric_statistic` knows (``accuracy``, ``ece``, ``nll``,
+        ``brier``...); for QA runs ``f1``, ``exact_match`` or a calibration metric
+        (top span correct by exact match); for retrieval runs ``accuracy`` (top-1)
+        or a calibration metric.
+    system_name
+        ``(model, intermediate_tasks) -> system``; by default the model name.
+    filters
+        Manifest fields passed to ``store.runs`` (e.g. ``split="test"``,
+        ``perturbation="none"``). Two runs may not map to the same key.
+    """
+    from xcal.stats import mean_statistic, metric_statistic
+
+    runs = store.runs(**filters)
+    if runs.empty:
+        raise ValueError(f"no runs in the store match {filters or 'the (empty) filters'}")
+    out: dict[GainKey, Statistic] = {}
+    for run in runs.to_dict("records"):
+        run_id = str(run["run_id"])
+        key = (
+            system_name(str(run["model"]), tuple(run["intermediate_tasks"])),
+            str(run["task"]),
+            str(run["language"]),
+        )
+        if key in out:
+            raise ValueError(
+                f"several runs map to {key}; narrow them with filters such as "
+                "split=..., perturbation=..., severity=..."
+            )
+        kind = str(run["record_kind"])
+        if kind in ("classification", "multiple_choice"):
+            arrays = (
+                store.load_classification(run_id)
+                if kind == "classification"
+                else store.load_multiple_choice(run_id)
+            )
+            out[key] = metric_statistic(
+                metric,
+                arrays.labels,
+                logits=arrays.logits,
+                n_bins=n_bins,
+                binning=binning,
+                example_ids=arrays.example_ids,
+            )
+            continue
+        records = store.load_records(run_id)
+        ids = np.asarray(records["example_id"], dtype=object)
+        if kind == "qa":
+            from xcal.metrics.qa import qa_confidence_correctness, qa_exact_match_f1
+
+            language = str(run["language"]) if str(run["task"]) == "mlqa" else None
+            if metric in ("f1", "exact_match", "em"):
+                em, f1 = qa_exact_match_f1(records["nbest"], records["answers"], language=language)
+                scores = f1 if metric == "f1" else em
+                name = "f1_score" if metric == "f1" else "exact_match_score"
+                out[key] = mean_statistic(scores, name=name, example_ids=ids)
+                continue
+            confidence, correct = qa_confidence_correctness(
+                records["nbest"], records["answers"], language=language
+            )
+        elif kind == "retrieval":
+            from xcal.metrics.retrieval import retrieval_confidence_correctness
+
+            confidence, correct = retrieval_confidence_correctness(
+                records["scores"], records["candidate_ids"], records["gold_ids"]
+            )
+        else:
+            raise ValueError(f"run {run_id}: unsupported record kind {kind!r}")
+        out[key] = metric_statistic(
+            metric,
+            confidence=confidence,
+            correct=correct,
+            n_bins=n_bins,
+            binning=binning,
+            example_ids=ids,
+        )
+    return out
