@@ -18,6 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xcal.store import (
     ARROW_SCHEMA,
@@ -429,3 +431,22 @@ def test_validate_lists_every_bad_file() -> None:
     bad_files = {part for p in problems for part in Path(p.where).parts if "language=" in part}
     assert bad_files == {"language=fr", "language=sw", "language=ar"}
     assert any("unreadable Parquet file" in p.message for p in problems)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    example_ids=st.lists(st.text(alphabet="ab", min_size=1, max_size=3), min_size=1, max_size=8),
+    presort=st.booleans(),
+)
+def test_duplicates_are_found_in_any_order(example_ids: list[str], presort: bool) -> None:
+    # Sorted ids take a fast path (strictly increasing means unique); both paths must agree.
+    if presort:
+        example_ids = sorted(example_ids)
+    n = len(example_ids)
+    recs = {"example_id": example_ids, "logits": np.zeros((n, 2)), "label": np.zeros(n, int)}
+    store = open_store(tempfile.mkdtemp())
+    if len(set(example_ids)) == n:
+        store.write_run(manifest(n_examples=n), recs)
+    else:
+        with pytest.raises(StoreValidationError, match="duplicate example_id"):
+            store.write_run(manifest(n_examples=n), recs)
