@@ -139,3 +139,12 @@ def test_validate_checks_the_registered_task_label_space(store_dir: Path) -> Non
     assert result.exit_code == 1
     assert "language=fr" in result.output and "task 'xnli' has 3 classes" in result.output
     assert "1 error(s)" in result.output
+
+
+def test_ls_warns_about_unreadable_files(store_dir: Path) -> None:
+    broken = Path(open_store(store_dir).runs(language="sw")["path"][0])
+    broken.write_bytes(b"garbage")
+    result = invoke("store", "ls", str(store_dir))
+    assert result.exit_code == 0
+    assert "2 run(s)" in result.output
+    assert "1 file(s) could not be read" in result.output and "xcal store validate" in result.output
