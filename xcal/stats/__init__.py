@@ -22,6 +22,7 @@ from xcal.stats.bootstrap import (
     bootstrap_distribution,
     bootstrap_pvalue,
     paired_bootstrap,
+    paired_bootstrap_distribution,
     percentile_interval,
 )
 from xcal.stats.correlation import correlation
@@ -55,6 +56,7 @@ __all__ = [
     "mean_statistic",
     "metric_statistic",
     "paired_bootstrap",
+    "paired_bootstrap_distribution",
     "percentile_interval",
     "permutation_pvalue",
     "permutation_test",

@@ -32,6 +32,7 @@ import numpy.typing as npt
 from scipy.special import ndtr, ndtri
 
 from xcal.stats._progress import ChunkProgress
+from xcal.stats._threads import single_blas_thread
 from xcal.stats.resample import (
     DEFAULT_MAX_MEMORY,
     as_generator,
@@ -51,6 +52,7 @@ __all__ = [
     "bootstrap_distribution",
     "bootstrap_pvalue",
     "paired_bootstrap",
+    "paired_bootstrap_distribution",
     "percentile_interval",
 ]
 
@@ -224,7 +226,7 @@ def _run_chunks(
 ) -> np.ndarray:
     """Evaluate ``total`` draws ``chunk`` at a time into a ``(total, width)`` array."""
     out = np.empty((total, width))
-    with ChunkProgress(total, description, progress) as bar:
+    with single_blas_thread(), ChunkProgress(total, description, progress) as bar:
         for start in range(0, total, chunk):
             c = min(chunk, total - start)
             out[start : start + c] = np.asarray(evaluate(draw(c))).reshape(c, width)
@@ -657,6 +659,53 @@ def _paired_setup(
     return a, b, codes, n_units
 
 
+def _paired_replicates(
+    a: Statistic,
+    b: Statistic,
+    codes: np.ndarray | None,
+    n_units: int,
+    b_count: int,
+    gen: np.random.Generator,
+    max_memory: int,
+    progress: bool | None,
+) -> np.ndarray:
+    evaluate = _paired_evaluator(a, b, codes, n_units)
+    chunk = chunk_rows(max(n_units, a.n if codes is not None else 0), b_count, max_memory)
+    draw = _count_drawer(gen, n_units, chunk)
+    return _run_chunks(evaluate, draw, b_count, chunk, 2, "paired bootstrap", progress)
+
+
+def paired_bootstrap_distribution(
+    a: Statistic,
+    b: Statistic,
+    *,
+    B: int = DEFAULT_B,
+    rng: np.random.Generator | int | None = None,
+    groups: npt.ArrayLike | None = None,
+    names: tuple[str, str] = ("a", "b"),
+    max_memory: int = DEFAULT_MAX_MEMORY,
+    progress: bool | None = None,
+) -> np.ndarray:
+    """Replicates ``(B, 2)`` of both systems' metric on the same resamples.
+
+    Column 0 is ``a``, column 1 is ``b`` (aligned by ``example_id``); their
+    difference is the bootstrap distribution :func:`paired_bootstrap` uses, for
+    the same ``rng``.
+
+    Examples
+    --------
+    >>> from xcal.stats import mean_statistic
+    >>> reps = paired_bootstrap_distribution(
+    ...     mean_statistic([1.0, 2.0, 3.0]), mean_statistic([1.0, 2.0, 3.0]), B=50, rng=0)
+    >>> reps.shape, bool((reps[:, 0] == reps[:, 1]).all())
+    ((50, 2), True)
+    """
+    gen, _ = as_generator(rng)
+    b_count = _check_b(B)
+    a, b, codes, n_units = _paired_setup(a, b, groups, names)
+    return _paired_replicates(a, b, codes, n_units, b_count, gen, max_memory, progress)
+
+
 def paired_bootstrap(
     a: Statistic,
     b: Statistic,
@@ -727,17 +776,7 @@ def paired_bootstrap(
     a, b, codes, n_units = _paired_setup(a, b, groups, names)
     est_a, est_b = a.estimate(), b.estimate()
     estimate = est_a - est_b
-    evaluate = _paired_evaluator(a, b, codes, n_units)
-    chunk = chunk_rows(max(n_units, a.n if codes is not None else 0), b_count, max_memory)
-    both = _run_chunks(
-        evaluate,
-        _count_drawer(gen, n_units, chunk),
-        b_count,
-        chunk,
-        2,
-        "paired bootstrap",
-        progress,
-    )
+    both = _paired_replicates(a, b, codes, n_units, b_count, gen, max_memory, progress)
     dist = both[:, 0] - both[:, 1]
     p_value = bootstrap_pvalue(dist, estimate, null=null, alternative=alternative)
 

@@ -114,7 +114,7 @@ def _check_xy(x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[np.ndarray, np.ndarra
     for arr, name in ((xa, "x"), (ya, "y")):
         if not np.isfinite(arr).all():
             i = int(np.flatnonzero(~np.isfinite(arr))[0])
-            raise ValueError(f"`{name}` must be finite; found {arr[i]!r} at index {i}")
+            raise ValueError(f"`{name}` must be finite; found {arr[i].item()!r} at index {i}")
     return xa, ya
 
 

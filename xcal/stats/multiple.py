@@ -64,7 +64,7 @@ def _check_p(p: np.ndarray, where: str) -> None:
     bad = ~np.isnan(p) & ((p < 0) | (p > 1))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"p-values must lie in [0, 1]; {where} {i} holds {p[i]!r}")
+        raise ValueError(f"p-values must lie in [0, 1]; {where} {i} holds {p[i].item()!r}")
 
 
 def adjust_pvalues(

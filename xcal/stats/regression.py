@@ -205,10 +205,12 @@ def fit_mixedlm(
     rows = _table(fe, res.fe_params, res.bse_fe, res.tvalues, res.pvalues, ci, "fixed")
     cov = res.cov_re
     re_names = list(cov.index)
+    # statsmodels calls the random intercept "Group" (or "Intercept"); lme4 writes 1
+    label_of = {a: "1" if a in ("Group", "Intercept") else a for a in re_names}
     for i, a in enumerate(re_names):
         for b in re_names[: i + 1]:
-            label = f"Var({a} | {group})" if a == b else f"Cov({b}, {a} | {group})"
-            label = label.replace("Group", "1") if a == "Group" == b else label
+            la, lb = label_of[a], label_of[b]
+            label = f"Var({la} | {group})" if a == b else f"Cov({lb}, {la} | {group})"
             rows.append(
                 {
                     "effect": "random",

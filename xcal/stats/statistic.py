@@ -288,7 +288,7 @@ def mean_statistic(
         raise ValueError(f"Expected `scores` of shape (n,), got shape {s.shape}")
     if not np.isfinite(s).all():
         raise ValueError(
-            f"`scores` must be finite; found {s[~np.isfinite(s)][0]!r} at index "
+            f"`scores` must be finite; found {s[~np.isfinite(s)][0].item()!r} at index "
             f"{int(np.flatnonzero(~np.isfinite(s))[0])}"
         )
     return LinearStatistic(s[:, None], _mean_finalize, name, ("mean",), example_ids)
@@ -400,10 +400,14 @@ def calibration_statistic(
         )
     if not (np.all(conf >= 0) and np.all(conf <= 1)):
         bad = int(np.flatnonzero(~((conf >= 0) & (conf <= 1)))[0])
-        raise ValueError(f"`confidence` must lie in [0, 1]; found {conf[bad]!r} at index {bad}")
+        raise ValueError(
+            f"`confidence` must lie in [0, 1]; found {conf[bad].item()!r} at index {bad}"
+        )
     if corr.dtype != bool and not np.isin(corr, (0, 1)).all():
         bad = int(np.flatnonzero(~np.isin(corr, (0, 1)))[0])
-        raise ValueError(f"`correct` must be bool or 0/1; found {corr[bad]!r} at index {bad}")
+        raise ValueError(
+            f"`correct` must be bool or 0/1; found {corr[bad].item()!r} at index {bad}"
+        )
     if not isinstance(n_bins, (int, np.integer)) or isinstance(n_bins, bool) or n_bins < 1:
         raise ValueError(f"Expected `n_bins` to be a positive int, got {n_bins!r}")
     if binning not in ("width", "mass"):
@@ -461,7 +465,9 @@ def _scores_of(y_true: Any, y_prob: Any, logits: Any) -> tuple[np.ndarray, np.nd
     if y.dtype.kind not in "iu" or (y.size and (y.min() < 0 or y.max() >= scores.shape[1])):
         bad = np.flatnonzero((y < 0) | (y >= scores.shape[1]))
         where = (
-            f" ({y[bad[0]]!r} at index {int(bad[0])})" if y.dtype.kind in "iuf" and bad.size else ""
+            f" ({y[bad[0]].item()!r} at index {int(bad[0])})"
+            if y.dtype.kind in "iuf" and bad.size
+            else ""
         )
         raise ValueError(
             f"Expected `y_true` to hold class indices in [0, {scores.shape[1]}){where}"

@@ -1,0 +1,263 @@
+"""Bootstrap intervals and the paired bootstrap (xcal.stats.bootstrap)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from xcal.stats import (
+    ArrayStatistic,
+    align_pair,
+    bca_interval,
+    bootstrap_ci,
+    bootstrap_distribution,
+    bootstrap_pvalue,
+    calibration_statistic,
+    mean_statistic,
+    metric_statistic,
+    paired_bootstrap,
+    paired_bootstrap_distribution,
+    percentile_interval,
+)
+from xcal.stats.statistic import _batched_fn
+
+COLUMNS = ["estimate", "ci_low", "ci_high", "p_value", "p_adjusted", "method", "B", "seed"]
+
+
+def _scipy(x: np.ndarray, method: str, seed: int, b: int) -> tuple[float, float]:
+    res = sps.bootstrap(
+        (x,),
+        np.mean,
+        method=method,
+        n_resamples=b,
+        rng=np.random.default_rng(seed),
+        confidence_level=0.9,
+    )
+    return res.confidence_interval.low, res.confidence_interval.high
+
+
+@pytest.mark.parametrize("method", ["percentile", "BCa"])
+def test_intervals_equal_scipy_on_the_same_resamples(method: str) -> None:
+    # scipy draws rng.integers(0, n, (B, n)) for a one-sample statistic, as we do,
+    # so with the same seed both see the same resamples and must agree exactly.
+    x = np.random.default_rng(0).exponential(size=60)  # skewed: BCa differs from percentile
+    row = bootstrap_ci(mean_statistic(x), method=method.lower(), level=0.9, B=3000, rng=42).iloc[0]
+    low, high = _scipy(x, method, 42, 3000)
+    assert row.ci_low == pytest.approx(low, rel=1e-10)
+    assert row.ci_high == pytest.approx(high, rel=1e-10)
+
+
+def test_bca_of_a_callable_and_of_a_generic_statistic_equal_scipy() -> None:
+    x = np.random.default_rng(1).lognormal(size=40)
+    low, high = _scipy(x, "BCa", 7, 2000)
+
+    def mean_of_indices(idx: np.ndarray) -> np.ndarray:
+        return x[idx].mean(axis=1)
+
+    row = bootstrap_ci(mean_of_indices, n=40, method="bca", level=0.9, B=2000, rng=7).iloc[0]
+    assert (row.ci_low, row.ci_high) == pytest.approx((low, high), rel=1e-10)
+    generic = ArrayStatistic(lambda a, w: (w @ a["x"]) / w.sum(axis=1), {"x": x}, "mean", ("m",))
+    row = bootstrap_ci(generic, method="bca", level=0.9, B=2000, rng=7).iloc[0]
+    assert (row.ci_low, row.ci_high) == pytest.approx((low, high), rel=1e-10)
+
+
+def test_percentile_interval_by_hand() -> None:
+    # 0..100: the 2.5% and 97.5% linear quantiles are 2.5 and 97.5
+    assert percentile_interval(np.arange(101.0)) == pytest.approx((2.5, 97.5))
+    with pytest.raises(ValueError, match="level"):
+        percentile_interval([1.0, 2.0], level=95)
+
+
+def test_bca_by_hand() -> None:
+    d = np.arange(1.0, 1001.0)
+    # estimate at the median, symmetric jackknife: z0 = 0, a = 0 -> percentile interval
+    assert bca_interval(d, 500.5, [-1.0, 0.0, 1.0]) == pytest.approx(percentile_interval(d))
+    # estimate below every replicate: z0 = -inf -> undefined
+    assert np.isnan(bca_interval(d, 0.0, [-1.0, 0.0, 1.0])[0])
+    # skewed jackknife: deviations d_i = mean - x_i of (0, 0, 3) are (1, 1, -2):
+    # a = (1 + 1 - 8) / (6 * 6 ** 1.5) < 0 moves both bounds down
+    low, high = bca_interval(d, 500.5, [0.0, 0.0, 3.0])
+    assert low < percentile_interval(d)[0] and high < percentile_interval(d)[1]
+    from scipy.special import ndtr, ndtri
+
+    a = -6 / (6 * 6**1.5)
+    z = ndtri(0.025)
+    assert low == pytest.approx(np.quantile(d, ndtr(z / (1 - a * z))))
+
+
+def test_bootstrap_pvalue_by_hand() -> None:
+    d = np.array([0.1, 0.2, 0.3, 0.5, 0.9])
+    # shift: d - 0.3 = (-0.2, -0.1, 0, 0.2, 0.6); |.| >= 0.3: only 0.6 -> (1 + 1) / 6
+    assert bootstrap_pvalue(d, 0.3) == pytest.approx(2 / 6)
+    # one-sided "greater": d - 0.3 >= 0.3: 0.6 -> 2/6; "less": d - 0.3 <= 0.3: four -> 5/6
+    assert bootstrap_pvalue(d, 0.3, alternative="greater") == pytest.approx(2 / 6)
+    assert bootstrap_pvalue(d, 0.3, alternative="less") == pytest.approx(5 / 6)
+    # Koehn: share of replicates with the sign flipped, none here -> 1/6, two-sided 2/6
+    assert bootstrap_pvalue(d, 0.3, null="koehn", alternative="greater") == pytest.approx(1 / 6)
+    assert bootstrap_pvalue(d, 0.3, null="koehn") == pytest.approx(2 / 6)
+    with pytest.raises(ValueError, match="null"):
+        bootstrap_pvalue(d, 0.3, null="x")
+
+
+def test_bootstrap_ci_table_and_reproducibility() -> None:
+    s = metric_statistic("accuracy", correct=np.random.default_rng(0).random(300) < 0.8)
+    t = bootstrap_ci(s, B=500, system="xlmr-en", rng=None)
+    assert list(t.columns[:2]) == ["metric", "system"] and set(COLUMNS) <= set(t.columns)
+    row = t.iloc[0]
+    assert row.metric == "accuracy_score" and row.B == 500 and row.method == "percentile"
+    assert np.isnan(row.p_value) and np.isnan(row.p_adjusted)
+    assert row.ci_low <= row.estimate <= row.ci_high
+    # the reported seed reproduces the numbers exactly
+    again = bootstrap_ci(s, B=500, system="xlmr-en", rng=int(row.seed)).iloc[0]
+    assert (again.ci_low, again.ci_high) == (row.ci_low, row.ci_high)
+    # and the table is the array-level composition
+    dist = bootstrap_distribution(s, B=500, rng=int(row.seed))
+    assert percentile_interval(dist) == (row.ci_low, row.ci_high)
+
+
+def test_single_example_gives_a_degenerate_interval() -> None:
+    row = bootstrap_ci(mean_statistic([0.7]), B=100, rng=0).iloc[0]
+    assert (row.ci_low, row.estimate, row.ci_high) == (0.7, 0.7, 0.7)
+
+
+def test_cluster_bootstrap_of_duplicated_examples_equals_the_plain_bootstrap() -> None:
+    # Every example has 3 identical perturbed variants: resampling whole examples
+    # (groups) must give exactly the bootstrap of the originals, while resampling
+    # the variants independently would understate the variance.
+    x = np.random.default_rng(2).normal(size=80)
+    variants = np.repeat(x, 3)
+    groups = np.repeat([f"ex-{i:03d}" for i in range(80)], 3)
+    plain = bootstrap_distribution(mean_statistic(x), B=400, rng=5)
+    clustered = bootstrap_distribution(mean_statistic(variants), B=400, rng=5, groups=groups)
+    np.testing.assert_allclose(clustered, plain, rtol=1e-12)
+    naive = bootstrap_distribution(mean_statistic(variants), B=400, rng=5)
+    assert naive.std() < 0.7 * clustered.std()  # sqrt(1/3) ~ 0.58
+    # groups work for a generic statistic too (group weights expanded to examples)
+    generic = ArrayStatistic(
+        lambda a, w: (w @ a["x"]) / w.sum(axis=1), {"x": variants}, "m", ("m",)
+    )
+    np.testing.assert_allclose(
+        bootstrap_distribution(generic, B=400, rng=5, groups=groups), plain, rtol=1e-12
+    )
+    # and BCa with groups leaves whole groups out in the jackknife
+    row = bootstrap_ci(mean_statistic(variants), B=400, rng=5, groups=groups, method="bca").iloc[0]
+    ref = bootstrap_ci(mean_statistic(x), B=400, rng=5, method="bca").iloc[0]
+    assert (row.ci_low, row.ci_high) == pytest.approx((ref.ci_low, ref.ci_high), rel=1e-10)
+    assert row.n_groups == 80
+
+
+def _pair(n: int = 250, seed: int = 0) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    ids = np.array([f"xnli-dev-{i:06d}" for i in range(n)])
+    ca, cb = rng.uniform(0.34, 1, n), rng.uniform(0.34, 1, n)
+    ka, kb = rng.random(n) < ca, rng.random(n) < cb**2
+    return ids, ca, ka, cb, kb
+
+
+def test_paired_bootstrap_resamples_both_systems_together() -> None:
+    ids, ca, ka, cb, kb = _pair()
+    a = calibration_statistic(ca, ka, example_ids=ids)
+    b = calibration_statistic(cb, kb, example_ids=ids)
+    reps = paired_bootstrap_distribution(a, b, B=300, rng=3)
+    # column-wise these are the single-system bootstraps with the same seed
+    np.testing.assert_allclose(reps[:, 0], bootstrap_distribution(a, B=300, rng=3), rtol=1e-12)
+    np.testing.assert_allclose(reps[:, 1], bootstrap_distribution(b, B=300, rng=3), rtol=1e-12)
+    t = paired_bootstrap(a, b, B=300, rng=3, names=("intermediate", "baseline"))
+    row = t.iloc[0]
+    assert set(COLUMNS) <= set(t.columns)
+    assert (row.system_a, row.system_b) == ("intermediate", "baseline")
+    assert row.estimate == pytest.approx(a.estimate() - b.estimate())
+    diff = reps[:, 0] - reps[:, 1]
+    assert (row.ci_low, row.ci_high) == percentile_interval(diff)
+    assert row.p_value == bootstrap_pvalue(diff, row.estimate)
+
+
+def test_paired_bootstrap_aligns_by_example_id() -> None:
+    ids, ca, ka, cb, kb = _pair()
+    a = calibration_statistic(ca, ka, example_ids=ids)
+    b = calibration_statistic(cb, kb, example_ids=ids)
+    perm = np.random.default_rng(1).permutation(len(ids))
+    b_shuffled = calibration_statistic(cb[perm], kb[perm], example_ids=ids[perm])
+    one = paired_bootstrap(a, b, B=200, rng=0, method="bca").iloc[0]
+    two = paired_bootstrap(a, b_shuffled, B=200, rng=0, method="bca").iloc[0]
+    assert (one.estimate, one.ci_low, one.ci_high, one.p_value) == pytest.approx(
+        (two.estimate, two.ci_low, two.ci_high, two.p_value), rel=1e-12
+    )
+
+
+def test_paired_inputs_with_different_ids_are_a_clear_error() -> None:
+    ids, _ca, ka, _cb, kb = _pair(n=20)
+    a = mean_statistic(ka, example_ids=ids)
+    other = ids.copy()
+    other[[3, 5, 7, 9]] = ["x1", "x2", "x3", "x4"]
+    b = mean_statistic(kb, example_ids=other)
+    with pytest.raises(ValueError) as err:
+        paired_bootstrap(a, b, B=10, rng=0, names=("baseline", "intermediate"))
+    msg = str(err.value)
+    assert (
+        "4 only in 'baseline' (e.g. 'xnli-dev-000003', 'xnli-dev-000005', 'xnli-dev-000007', ...)"
+        in msg
+    )
+    assert "4 only in 'intermediate' (e.g. 'x1', 'x2', 'x3', ...)" in msg
+    dup = ids.copy()
+    dup[1] = dup[0]
+    with pytest.raises(
+        ValueError, match=r"Run 'b' holds 1 duplicated example id\(s\) \(e.g. 'xnli-dev-000000'\)"
+    ):
+        align_pair(a, mean_statistic(kb, example_ids=dup))
+    with pytest.raises(ValueError, match="Run 'b' has no example ids"):
+        align_pair(a, mean_statistic(kb))
+    with pytest.raises(ValueError, match="hold 20 and 19 examples"):
+        align_pair(mean_statistic(ka), mean_statistic(kb[:19]))
+
+
+def test_linear_and_generic_paired_paths_agree() -> None:
+    _ids, ca, ka, cb, kb = _pair()
+    fn = _batched_fn(15, "width", "l1", False)
+
+    def generic(c: np.ndarray, k: np.ndarray) -> ArrayStatistic:
+        arrays = {"confidence": c, "correct": k}
+        return ArrayStatistic(fn, arrays, "expected_calibration_error", ("g",))
+
+    fast = paired_bootstrap_distribution(
+        calibration_statistic(ca, ka), calibration_statistic(cb, kb), B=200, rng=1
+    )
+    slow = paired_bootstrap_distribution(generic(ca, ka), generic(cb, kb), B=200, rng=1)
+    np.testing.assert_allclose(fast, slow, rtol=1e-10, atol=1e-14)
+
+
+def test_paired_groups_follow_the_alignment() -> None:
+    ids, _ca, ka, _cb, kb = _pair(n=60)
+    groups = np.arange(60) // 3  # three variants per source example
+    a = mean_statistic(ka, example_ids=ids)
+    perm = np.random.default_rng(4).permutation(60)
+    b = mean_statistic(kb[perm], example_ids=ids[perm])
+    # groups are given in a's order; b's order must not matter
+    one = paired_bootstrap(a, b, B=200, rng=2, groups=groups).iloc[0]
+    two = paired_bootstrap(
+        a, mean_statistic(kb, example_ids=ids), B=200, rng=2, groups=groups
+    ).iloc[0]
+    assert (one.ci_low, one.ci_high) == pytest.approx((two.ci_low, two.ci_high), rel=1e-12)
+    assert one.n_groups == 20
+    with pytest.raises(ValueError, match=r"groups.*shape \(60,\)"):
+        paired_bootstrap(a, b, B=10, rng=0, groups=groups[:10])
+
+
+def test_progress_bar_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    s = mean_statistic(np.arange(50.0))
+    quiet = bootstrap_distribution(s, B=200, rng=0, progress=False)
+    shown = bootstrap_distribution(s, B=200, rng=0, progress=True)
+    np.testing.assert_array_equal(quiet, shown)
+
+
+def test_argument_errors() -> None:
+    s = mean_statistic([1.0, 2.0])
+    with pytest.raises(ValueError, match="`B` to be a positive int, got 0"):
+        bootstrap_ci(s, B=0)
+    with pytest.raises(ValueError, match="method"):
+        bootstrap_ci(s, method="basic")
+    with pytest.raises(ValueError, match="needs `n`"):
+        bootstrap_ci(lambda idx: idx.mean(axis=1))
+    with pytest.raises(ValueError, match="groups"):
+        bootstrap_distribution(lambda idx: idx.mean(axis=1), n=2, groups=[0, 1])
