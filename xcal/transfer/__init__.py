@@ -8,6 +8,7 @@ languages. Submodules:
 * :mod:`xcal.transfer.task_distance`: TextEmb, Fréchet, MMD and vocabulary distances;
 * :mod:`xcal.transfer.language`: URIEL typological distances, script, resource class;
 * :mod:`xcal.transfer.gains`: gains over a baseline (tables, or predictions with bootstrap CIs);
+* :mod:`xcal.transfer.correlate`: gain vs task distance (correlations, mixed model);
 * :mod:`xcal.transfer.selection`: NDCG@k and Regret@k of intermediate-task rankings;
 * :mod:`xcal.transfer.architecture`: the transfer gap by architecture family.
 
@@ -16,7 +17,22 @@ The single-pair function ``task_distance`` stays in its module
 ``task_distance`` is the module, not a function of the same name.
 """
 
-from xcal.transfer.gains import gains_from_table, read_results_table
+from xcal.transfer.architecture import (
+    gap_by_architecture,
+    gap_distance_interaction,
+    transfer_gap,
+)
+from xcal.transfer.correlate import (
+    gain_distance_correlation,
+    gain_distance_mixedlm,
+    gain_distance_table,
+)
+from xcal.transfer.gains import (
+    gains_from_table,
+    paired_gains,
+    read_results_table,
+    statistics_from_store,
+)
 from xcal.transfer.language import (
     dominant_script,
     language_distance,
@@ -43,21 +59,29 @@ __all__ = [
     "dominant_script",
     "embed_task_texts",
     "frechet_distance",
+    "gain_distance_correlation",
+    "gain_distance_mixedlm",
+    "gain_distance_table",
     "gains_from_table",
+    "gap_by_architecture",
+    "gap_distance_interaction",
     "language_distance",
     "language_distances",
     "language_metadata",
     "mmd_squared",
     "ndcg_at_k_score",
+    "paired_gains",
     "read_results_table",
     "regret_at_k_loss",
     "resource_class",
     "resource_classes",
     "script",
     "selection_quality",
+    "statistics_from_store",
     "task_distances",
     "textemb_distance",
     "to_iso639_3",
+    "transfer_gap",
     "uriel_features",
     "vocabulary_distance",
     "weighted_jaccard_similarity",
