@@ -50,21 +50,26 @@ def width_edges(n_bins: int) -> np.ndarray:
 
 @lru_cache(maxsize=64)
 def _edge_tables(n_bins: int, dtype_str: str) -> tuple[np.ndarray, np.ndarray]:
-    """Edges rounded up to ``dtype`` so that a comparison in that dtype is exact.
+    """Lower and upper edge of each candidate bin, rounded up to ``dtype``.
 
     For ``c`` of dtype ``dt`` and a float64 edge ``e``: ``c >= e`` iff ``c >= u`` where
-    ``u`` is the smallest ``dt`` value ``>= e``. Comparing in the input dtype avoids a
-    cast of the whole confidence array. ``hi[-1]`` is ``inf`` so that 1.0 stays in
-    the last bin.
+    ``u`` is the smallest ``dt`` value ``>= e``, so comparisons in the input dtype are
+    exact and the confidences are never cast. Both tables have ``n_bins + 1``
+    entries so that the candidate ``floor(1.0 * n_bins) = n_bins`` can be looked up:
+    ``lo[n_bins] = inf`` moves it down to the last bin, and ``hi`` is ``inf`` for
+    the last bin so 1.0 never leaves it.
     """
     dt = np.dtype(dtype_str)
     edges = width_edges(n_bins)
     rounded = edges.astype(dt)
     below = rounded.astype(np.float64) < edges
     rounded[below] = np.nextafter(rounded[below], dt.type(np.inf))
-    lo = rounded[:-1].copy()
-    hi = rounded[1:].copy()
-    hi[-1] = np.inf
+    lo = np.empty(n_bins + 1, dtype=dt)
+    lo[:n_bins] = rounded[:-1]
+    lo[n_bins] = np.inf
+    hi = np.empty(n_bins + 1, dtype=dt)
+    hi[: n_bins - 1] = rounded[1:-1]
+    hi[n_bins - 1 :] = np.inf
     lo.flags.writeable = False
     hi.flags.writeable = False
     return lo, hi
@@ -79,11 +84,11 @@ def width_bin_ids(
 ) -> np.ndarray:
     """Equal-width bin index of each confidence (``np.histogram`` semantics).
 
-    ``floor(c * n_bins)`` is at most one bin off the ``linspace`` edges, so one
-    comparison against the edge below and one against the edge above make it exact,
-    the same correction ``np.histogram`` applies for uniform bins. ``out`` and
-    ``scratch`` (a float of the input dtype, a float, a bool buffer) let the chunked
-    top-label pass reuse memory.
+    The candidate ``b = floor(c * n_bins)`` is at most one bin off the ``linspace``
+    edges, so ``b - (c < lo[b]) + (c >= hi[b])`` is exact, the same correction
+    ``np.histogram`` applies for uniform bins (both tests use the same candidate,
+    so they run without a dependency). ``out`` and ``scratch`` (a float of the
+    input dtype, a float, a bool buffer) let the chunked top-label pass reuse memory.
     """
     n = confidence.shape[0]
     dt = confidence.dtype
@@ -104,13 +109,13 @@ def width_bin_ids(
     else:
         np.multiply(confidence, dt.type(n_bins), out=prod)
         out[:] = prod  # truncation toward zero is floor for c >= 0
-    np.minimum(out, n_bins - 1, out=out)
-    np.take(lo, out, out=edge)
+    candidate = out
+    np.take(hi, candidate, out=edge)
+    np.greater_equal(confidence, edge, out=flag)
+    np.take(lo, candidate, out=edge)  # edge is free again once flag holds the test
+    np.add(candidate, flag, out=out)
     np.less(confidence, edge, out=flag)
     np.subtract(out, flag, out=out)
-    np.take(hi, out, out=edge)
-    np.greater_equal(confidence, edge, out=flag)
-    np.add(out, flag, out=out)
     return out
 
 

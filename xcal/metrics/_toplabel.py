@@ -30,12 +30,16 @@ class TopLabelChunk:
 
     start: int
     confidence: np.ndarray  # (m,), dtype of the scores
-    predicted: np.ndarray  # (m,), int8 (chain) or intp
+    predicted: np.ndarray  # (m,), the labels' integer dtype (chain) or intp
     correct: np.ndarray | None  # (m,) bool, when y_true was given
 
 
-def _check_prob_block(block: np.ndarray, start: int, rowsum: np.ndarray, tol: float) -> None:
-    lo, hi = block.min(), block.max()
+def _check_prob_block(
+    block: np.ndarray, start: int, rowsum: np.ndarray, top: np.ndarray, tol: float
+) -> None:
+    # block.min() and the row maxima's max cover every entry (NaN fails both);
+    # the error path pays for a second look to name the first bad entry.
+    lo, hi = block.min(), top.max()
     if not (lo >= 0 and hi <= 1):
         bad = np.argwhere(~((block >= 0) & (block <= 1)))[0]
         raise ValueError(
@@ -47,8 +51,8 @@ def _check_prob_block(block: np.ndarray, start: int, rowsum: np.ndarray, tol: fl
         raise_bad_row_sum(block, start, rowsum, tol)
 
 
-def _check_logit_block(block: np.ndarray, start: int) -> None:
-    if not (np.isfinite(block.min()) and np.isfinite(block.max())):
+def _check_logit_block(block: np.ndarray, start: int, top: np.ndarray) -> None:
+    if not (np.isfinite(block.min()) and np.isfinite(top.max())):
         bad = np.argwhere(~np.isfinite(block))[0]
         raise ValueError(
             f"`logits` must be finite; found {block[tuple(bad)].item()!r} at index "
@@ -77,57 +81,69 @@ def iter_top_label(
     if chunk_rows is None:
         chunk_rows = CHUNK_ROWS  # read at call time so tests can shrink it
     m = min(chunk_rows, n)
+    chain = k <= CHAIN_MAX_CLASSES
+    # the predicted class in the labels' own dtype makes the comparison a same-type loop
+    pred_dtype = y_true.dtype if (chain and y_true is not None) else np.intp
     conf_buf = np.empty(m, dtype=dt)
+    rowsum_buf = np.empty(m, dtype=dt)
     tmp_buf = np.empty(m, dtype=dt)
-    total_buf = np.empty(m, dtype=dt)
     flag_buf = np.empty(m, dtype=bool)
     correct_buf = np.empty(m, dtype=bool)
-    chain = k <= CHAIN_MAX_CLASSES
-    pred_buf = np.empty(m, dtype=np.int8 if chain else np.intp)
+    pred_buf = np.empty(m, dtype=pred_dtype)
+    step_buf = np.empty(m, dtype=pred_dtype)
+    pred_j = [np.array(j, dtype=pred_dtype) for j in range(k)] if chain else []
     tol = row_sum_tolerance(dt)
+    check_sums = validate and kind == "prob"
     for start in range(0, n, chunk_rows):
         block = scores[start : start + chunk_rows]
         rows = block.shape[0]
-        conf, tmp, flag, pred = conf_buf[:rows], tmp_buf[:rows], flag_buf[:rows], pred_buf[:rows]
+        conf, flag, pred = conf_buf[:rows], flag_buf[:rows], pred_buf[:rows]
+        step = step_buf[:rows]
+        rowsum, tmp = rowsum_buf[:rows], tmp_buf[:rows]
         if chain:
-            if validate and kind == "prob":
-                if k == 1:
-                    tmp[:] = block[:, 0]
-                else:
-                    np.add(block[:, 0], block[:, 1], out=tmp)
-                    for j in range(2, k):
-                        np.add(tmp, block[:, j], out=tmp)
-                _check_prob_block(block, start, tmp, tol)
-            elif validate:
-                _check_logit_block(block, start)
-            conf[:] = block[:, 0]
-            pred[:] = 0
-            for j in range(1, k):
-                col = block[:, j]
-                # strict ">" keeps the earlier class on ties, as np.argmax does
-                np.greater(col, conf, out=flag)
-                np.copyto(pred, j, where=flag)
-                np.maximum(conf, col, out=conf)
-            if kind == "logits":
-                # softmax probability of the top class: 1 / sum_j exp(z_j - max)
-                total = total_buf[:rows]
-                total[:] = 0
-                for j in range(k):
-                    np.subtract(block[:, j], conf, out=tmp)
-                    np.exp(tmp, out=tmp)
-                    np.add(total, tmp, out=total)
-                np.divide(1, total, out=conf)
-        else:
-            if validate and kind == "prob":
-                _check_prob_block(block, start, block.sum(axis=1), tol)
-            elif validate:
-                _check_logit_block(block, start)
-            pred[:] = np.argmax(block, axis=1)
-            top = np.take_along_axis(block, pred[:, None].astype(np.intp), axis=1)[:, 0]
-            if kind == "prob":
-                conf[:] = top
+            first = block[:, 0]
+            if k == 1:
+                conf[:] = first
+                pred[:] = 0
+                if check_sums:
+                    rowsum[:] = first
             else:
-                conf[:] = 1.0 / np.exp(block - top[:, None]).sum(axis=1)
+                second = block[:, 1]
+                if check_sums:
+                    np.add(first, second, out=rowsum)
+                # strict ">" keeps the earlier class on ties, as np.argmax does
+                np.greater(second, first, out=flag)
+                pred[:] = flag
+                np.maximum(first, second, out=conf)
+                for j in range(2, k):
+                    col = block[:, j]
+                    if check_sums:
+                        np.add(rowsum, col, out=rowsum)
+                    np.greater(col, conf, out=flag)
+                    # pred < j so far: max(pred, j * flag) sets j where flag, and is
+                    # several times faster than a masked copyto
+                    np.multiply(flag, pred_j[j], out=step)
+                    np.maximum(pred, step, out=pred)
+                    np.maximum(conf, col, out=conf)
+        else:
+            pred[:] = np.argmax(block, axis=1)
+            conf[:] = np.take_along_axis(block, pred[:, None], axis=1)[:, 0]
+            if check_sums:
+                rowsum[:] = block.sum(axis=1)
+        if validate and kind == "prob":
+            _check_prob_block(block, start, rowsum, conf, tol)
+        elif validate:
+            _check_logit_block(block, start, conf)
+        if kind == "logits":
+            # softmax probability of the top class, 1 / sum_j exp(z_j - max_j z_j),
+            # without forming the softmax
+            total = rowsum_buf[:rows]
+            total[:] = 0
+            for j in range(k):
+                np.subtract(block[:, j], conf, out=tmp)
+                np.exp(tmp, out=tmp)
+                np.add(total, tmp, out=total)
+            np.divide(1, total, out=conf)
         correct = None
         if y_true is not None:
             correct = correct_buf[:rows]

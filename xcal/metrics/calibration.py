@@ -150,29 +150,36 @@ def _classification_error(
         # correct counts from one integer bincount.
         keys = np.zeros(2 * n_bins, dtype=np.intp)
         conf_sum = np.zeros(n_bins)
-        ids = key = None
+        buffers: dict[str, np.ndarray] = {}
         for chunk in iter_top_label(scores, kind, y):
             rows = chunk.confidence.shape[0]
-            if ids is None or ids.shape[0] < rows:
-                ids = np.empty(rows, dtype=np.intp)
-                key = np.empty(rows, dtype=np.intp)
-                scratch = (
-                    np.empty(rows, dtype=scores.dtype),
-                    np.empty(rows, dtype=scores.dtype),
-                    np.empty(rows, dtype=bool),
-                )
-            assert key is not None and chunk.correct is not None
+            if not buffers or buffers["ids"].shape[0] < rows:
+                buffers = {
+                    "ids": np.empty(rows, dtype=np.intp),
+                    "key": np.empty(rows, dtype=np.intp),
+                    "prod": np.empty(rows, dtype=scores.dtype),
+                    "edge": np.empty(rows, dtype=scores.dtype),
+                    "flag": np.empty(rows, dtype=bool),
+                    "conf64": np.empty(rows, dtype=np.float64),
+                }
+            view = {name: buf[:rows] for name, buf in buffers.items()}
+            assert chunk.correct is not None
             b = width_bin_ids(
                 chunk.confidence,
                 n_bins,
-                out=ids[:rows],
-                scratch=(scratch[0][:rows], scratch[1][:rows], scratch[2][:rows]),
+                out=view["ids"],
+                scratch=(view["prod"], view["edge"], view["flag"]),
             )
-            k = key[:rows]
+            k = view["key"]
             np.multiply(b, 2, out=k)
             np.add(k, chunk.correct, out=k)
             keys += np.bincount(k, minlength=2 * n_bins)
-            conf_sum += np.bincount(b, weights=chunk.confidence, minlength=n_bins)
+            weights = chunk.confidence
+            if weights.dtype != np.float64:
+                # bincount would cast float32 weights into a fresh array every block
+                weights = view["conf64"]
+                weights[:] = chunk.confidence
+            conf_sum += np.bincount(b, weights=weights, minlength=n_bins)
         pairs = keys.reshape(n_bins, 2).astype(np.float64)
         count = pairs.sum(axis=1)
         return float(error_from_statistics(count, conf_sum, pairs[:, 1], norm, debias))
