@@ -151,7 +151,8 @@ class LetterPools:
                 if c not in members and unicodedata.category(c) == category
                 and script_of(c) == script
             )  # fmt: skip
-            found = (base + tuple(extra)) or (char,)
+            # Reuse the inventory when the text adds nothing (no 20,000-letter CJK copy).
+            found = (base + tuple(extra) if extra else base) or (char,)
             self._cache[key] = found
         return found
 

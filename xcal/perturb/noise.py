@@ -34,6 +34,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -397,7 +399,7 @@ class WhitespaceNoise(Perturbation):
 
 
 @lru_cache(maxsize=32)
-def _read_lexicon(path: str, mtime_ns: int) -> tuple[dict[str, str], str]:
+def _read_lexicon(path: str, mtime_ns: int, size: int) -> tuple[dict[str, str], str]:
     """Parse a bilingual lexicon; returns (source -> English, sha256 of the file)."""
     raw = Path(path).read_bytes()
     try:
@@ -430,10 +432,14 @@ def load_lexicon(path: str) -> tuple[dict[str, str], str]:
     of a repeated source word is used. Returns the mapping (lower-cased source
     words) and the file's SHA-256, which goes into the run manifest.
     """
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"lexicon file {path!r} does not exist")
-    return _read_lexicon(str(file.resolve()), file.stat().st_mtime_ns)
+    # One stat per call: the parsed file is cached by path, time and size.
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"lexicon file {path!r} does not exist") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise FileNotFoundError(f"lexicon file {path!r} is not a regular file")
+    return _read_lexicon(path, info.st_mtime_ns, info.st_size)
 
 
 @dataclass(frozen=True)

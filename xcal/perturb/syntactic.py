@@ -49,7 +49,7 @@ from xcal.perturb.base import (
     check_positive_int,
     register,
 )
-from xcal.perturb.words import Piece, fill_word_slots, segment, segment_raw
+from xcal.perturb.words import fill_word_slots, segment_raw
 
 
 @dataclass(frozen=True)
@@ -179,37 +179,33 @@ class ClauseSwap(Perturbation):
     severity_meaning: ClassVar[str] = "fraction of clause boundaries at which two clauses swap"
 
     def _perturb(self, text: str, language: str, severity: float, stream: Stream) -> str:
-        pieces = segment(text, language)
         conjunctions = CONJUNCTIONS.get(base_language(language), frozenset())
-        # Items: separators ("soft"/"hard") and runs of pieces between them.
-        items: list[tuple[str, list[Piece]]] = []
-        run: list[Piece] = []
-        for piece in pieces:
-            kind = _separator_kind(piece, conjunctions)
-            if kind is None:
-                run.append(piece)
-                continue
-            items.append(("run", run))
-            items.append((kind, [piece]))
-            run = []
-        items.append(("run", run))
-        # A clause is a run with at least one word; its core spans its first to
-        # last word, and whatever lies outside the core stays in place.
-        clauses: list[int] = []
+        texts, flags = segment_raw(text, language)
+        kinds = [_separator_kind(t, f, conjunctions) for t, f in zip(texts, flags, strict=True)]
+        # Runs of pieces between separators; a run with a word is a clause whose
+        # core spans its first to last word (what lies outside the core stays).
+        cores: list[tuple[int, int]] = []  # (first word index, last word index)
         barrier_before: list[bool] = []
         hard_seen = False
-        for idx, (kind, run) in enumerate(items):
+        first = last = -1
+        for i, kind in enumerate([*kinds, "hard"]):  # a sentinel closes the last run
+            if kind is None:
+                if i < len(flags) and flags[i]:
+                    if first < 0:
+                        first = i
+                    last = i
+                continue
+            if first >= 0:
+                cores.append((first, last))
+                barrier_before.append(hard_seen)
+                hard_seen = False
+                first = last = -1
             if kind == "hard":
                 hard_seen = True
-            elif kind == "run" and any(p.is_word for p in run):
-                barrier_before.append(hard_seen)
-                clauses.append(idx)
-                hard_seen = False
-        k = len(clauses)
+        k = len(cores)
         if k < 2:
             return text
         draws = stream.uniforms(k - 1)
-        cores = [_core(items[i][1]) for i in clauses]
         order = list(range(k))
         b = 0
         while b < k - 1:
@@ -220,35 +216,24 @@ class ClauseSwap(Perturbation):
                 b += 1
         if order == list(range(k)):
             return text
-        replacement = {clauses[slot]: cores[j] for slot, j in enumerate(order)}
         out: list[str] = []
-        for idx, (_, run) in enumerate(items):
-            if idx in replacement:
-                lead, _, trail = cores[clauses.index(idx)]
-                _, core, _ = replacement[idx]
-                out.append(lead + core + trail)
-            else:
-                out.append("".join(p.text for p in run))
+        cursor = 0
+        for slot, j in enumerate(order):
+            start, end = cores[slot]
+            out.extend(texts[cursor:start])
+            src_start, src_end = cores[j]
+            out.extend(texts[src_start : src_end + 1])
+            cursor = end + 1
+        out.extend(texts[cursor:])
         return "".join(out)
 
 
-def _separator_kind(piece: Piece, conjunctions: frozenset[str]) -> str | None:
-    if piece.is_word:
-        return "soft" if piece.text.lower() in conjunctions else None
-    chars = set(piece.text)
-    if chars & _SENTENCE_END:
-        return "hard"
-    if chars & _CLAUSE_PUNCT:
-        return "soft"
-    return None
-
-
-def _core(run: list[Piece]) -> tuple[str, str, str]:
-    """Split a run into (leading non-words, first..last word, trailing non-words)."""
-    first = next(i for i, p in enumerate(run) if p.is_word)
-    last = max(i for i, p in enumerate(run) if p.is_word)
-    text = [p.text for p in run]
-    return "".join(text[:first]), "".join(text[first : last + 1]), "".join(text[last + 1 :])
+def _separator_kind(piece: str, is_word: bool, conjunctions: frozenset[str]) -> str | None:
+    if is_word:
+        return "soft" if conjunctions and piece.lower() in conjunctions else None
+    if _SENTENCE_END.isdisjoint(piece):
+        return None if _CLAUSE_PUNCT.isdisjoint(piece) else "soft"
+    return "hard"
 
 
 _STOPWORD_ALIASES = {"nb": "no", "nn": "no"}
