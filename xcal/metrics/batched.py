@@ -145,12 +145,11 @@ def batched_calibration_error(
         idx = _check_indices(indices, n)
         if binning == "width":
             return _width_indices(conf, corr, idx, n_bins, norm, debias)
-        counts = _counts_from_indices(idx, n)
-        return _mass_weights(conf, corr, counts, n_bins, norm, debias)
+        return _mass(conf, corr, n_bins, norm, debias, indices=idx)
     w = _check_weights(weights, n)
     if binning == "width":
         return _width_weights(conf, corr, w, n_bins, norm, debias)
-    return _mass_weights(conf, corr, w, n_bins, norm, debias)
+    return _mass(conf, corr, n_bins, norm, debias, weights=w)
 
 
 def _block_rows(cols: int) -> int:
@@ -211,48 +210,61 @@ def _width_weights(
     return out
 
 
-def _counts_from_indices(idx: np.ndarray, n: int) -> np.ndarray:
-    """(B, n) multiplicities: resample ``b`` as integer weights."""
-    n_resamples = idx.shape[0]
-    counts = np.empty((n_resamples, n), dtype=np.int64)
-    step = _block_rows(max(n, idx.shape[1]))
-    for start in range(0, n_resamples, step):
-        block = idx[start : start + step]
-        rows = block.shape[0]
-        flat = (block + (np.arange(rows, dtype=np.intp) * n)[:, None]).ravel()
-        counts[start : start + rows] = np.bincount(flat, minlength=rows * n).reshape(rows, n)
-    return counts
-
-
-def _mass_weights(
-    conf: np.ndarray, corr: np.ndarray, w: np.ndarray, n_bins: int, norm: str, debias: bool
+def _mass(
+    conf: np.ndarray,
+    corr: np.ndarray,
+    n_bins: int,
+    norm: str,
+    debias: bool,
+    *,
+    indices: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     # One sort of the full sample serves every resample: a resample only reweights
     # the sorted sequence. Members of a tie group share a bin and a confidence, so
-    # everything is computed per group from cumulative weights at group ends,
-    # (B, G) arrays with G <= n distinct confidences.
+    # everything is computed per group, (B, G) arrays with G <= n distinct values:
+    # group weights, their running total (which places the equal-mass bins) and
+    # the weight of the correct members.
+    n = conf.shape[0]
     order = np.argsort(conf, kind="stable")
     conf_sorted = conf[order]
     ends, _ = tie_groups(conf_sorted)
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    ties = ends.shape[0] < n
     group_conf = conf_sorted[ends].astype(np.float64)
     corr_sorted = corr[order]
-    n_resamples, n = w.shape
+    rank = np.empty(n, dtype=np.intp)
+    rank[order] = np.arange(n)
+    n_resamples = indices.shape[0] if indices is not None else weights.shape[0]  # type: ignore[union-attr]
     out = np.empty(n_resamples)
-    step = _block_rows(n)
+    step = _block_rows(max(n, indices.shape[1] if indices is not None else n))
     for start in range(0, n_resamples, step):
-        block = w[start : start + step][:, order]
-        rows = block.shape[0]
-        through = np.cumsum(block, axis=1)[:, ends]
-        right_through = np.cumsum(np.where(corr_sorted, block, 0), axis=1)[:, ends]
+        if indices is not None:
+            # multiplicities, already in sorted order: count sorted positions
+            block_idx = indices[start : start + step]
+            rows = block_idx.shape[0]
+            flat = (rank[block_idx] + (np.arange(rows, dtype=np.intp) * n)[:, None]).ravel()
+            w_sorted = np.bincount(flat, minlength=rows * n).reshape(rows, n).astype(np.float64)
+        else:
+            assert weights is not None
+            w_sorted = np.take(weights[start : start + step], order, axis=1).astype(np.float64)
+            rows = w_sorted.shape[0]
+        w_right = w_sorted * corr_sorted
+        if ties:
+            group_weight = np.add.reduceat(w_sorted, starts, axis=1)
+            group_right = np.add.reduceat(w_right, starts, axis=1)
+        else:
+            group_weight, group_right = w_sorted, w_right
+        through = np.cumsum(group_weight, axis=1)
         ids = mass_bins_for_groups(through, through[:, -1:], n_bins)
         ids += (np.arange(rows, dtype=np.intp) * n_bins)[:, None]
-        group_weight = np.diff(through, axis=1, prepend=0).astype(np.float64)
-        group_right = np.diff(right_through, axis=1, prepend=0).astype(np.float64)
-        flat = ids.ravel()
+        flat_ids = ids.ravel()
         size = rows * n_bins
-        count = np.bincount(flat, weights=group_weight.ravel(), minlength=size)
-        conf_sum = np.bincount(flat, weights=(group_weight * group_conf).ravel(), minlength=size)
-        correct_sum = np.bincount(flat, weights=group_right.ravel(), minlength=size)
+        count = np.bincount(flat_ids, weights=group_weight.ravel(), minlength=size)
+        conf_sum = np.bincount(
+            flat_ids, weights=(group_weight * group_conf).ravel(), minlength=size
+        )
+        correct_sum = np.bincount(flat_ids, weights=group_right.ravel(), minlength=size)
         out[start : start + rows] = error_from_statistics(
             count.reshape(rows, n_bins),
             conf_sum.reshape(rows, n_bins),
