@@ -137,7 +137,6 @@ def make_synthetic_store(
                     intermediate_tasks=system.intermediate_tasks,
                     perturbation=perturbation,
                     severity=float(severity),
-                    perturbation_params={"synthetic_separation": s},
                 )
                 store.write_run(manifest, {"example_id": ids, "logits": logits, "label": labels})
     return store
@@ -182,3 +181,126 @@ def population_metrics(
         "ece": expected_calibration_error(labels, y_prob=probs, n_bins=15),
         "confidence": float(probs.max(axis=1).mean()),
     }
+
+
+def _top1_draws(
+    rng: np.random.Generator, n: int, k: int, separation: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gold positions and calibrated logits ``s * x`` over ``k`` candidates."""
+    gold = rng.integers(0, k, size=n)
+    x = separation * np.eye(k)[gold] + rng.standard_normal((n, k))
+    return gold, separation * x
+
+
+def add_synthetic_retrieval(
+    store: PredictionStore,
+    *,
+    systems: Sequence[SyntheticSystem],
+    languages: Sequence[str],
+    task: str = "tatoeba",
+    n_examples: int = 300,
+    k: int = 10,
+    temperature: float = 1.0,
+    separation: Callable[[str, str, float], float] = default_separation,
+    seed: int = 0,
+) -> PredictionStore:
+    """Add retrieval runs: top-``k`` candidates of which one is gold.
+
+    The candidates' scores are ``temperature * scale * s * x`` so that the raw
+    retrieval confidence (softmax of ``scores / temperature``) is calibrated
+    for ``scale == 1``. Queries are not parallel across languages (Tatoeba
+    pairs each language with English separately): ids carry the language.
+    """
+    for language in languages:
+        s = separation(language, "none", 0.0)
+        ids = [f"{task}-{language}-{i:05d}" for i in range(n_examples)]
+        for system in systems:
+            rng = np.random.default_rng(_stable_seed(seed, task, language, system.name))
+            gold, logits = _top1_draws(rng, n_examples, k, s)
+            scores = temperature * system.logit_scale(language, "none", 0.0) * logits
+            order = np.argsort(-scores, axis=1, kind="stable")
+            candidates = [[f"{language}-{i}-{j}" for j in order[i]] for i in range(n_examples)]
+            manifest = RunManifest(
+                model=system.name,
+                task=task,
+                split="test",
+                language=language,
+                record_kind="retrieval",
+                input_fingerprint=fingerprint(task, language, seed, n_examples),
+                n_examples=n_examples,
+                architecture=system.architecture,  # type: ignore[arg-type]
+                intermediate_tasks=system.intermediate_tasks,
+            )
+            store.write_run(
+                manifest,
+                {
+                    "example_id": ids,
+                    "candidate_ids": candidates,
+                    "scores": np.take_along_axis(scores, order, axis=1),
+                    "gold_ids": [[f"{language}-{i}-{gold[i]}"] for i in range(n_examples)],
+                },
+            )
+    return store
+
+
+def add_synthetic_qa(
+    store: PredictionStore,
+    *,
+    systems: Sequence[SyntheticSystem],
+    languages: Sequence[str],
+    task: str = "xquad",
+    n_examples: int = 300,
+    n_best: int = 5,
+    separation: Callable[[str, str, float], float] = default_separation,
+    seed: int = 0,
+) -> PredictionStore:
+    """Add extractive-QA runs: ``n_best`` spans, one of them the gold answer.
+
+    Span scores are ``scale * s * x``: the softmax over the n-best (what
+    :func:`xcal.metrics.qa.qa_confidence_correctness` calls the confidence)
+    is calibrated for ``scale == 1``. Ids are shared by every language
+    (XQuAD is parallel); the gold span is too.
+    """
+    ids = [f"{task}-{i:05d}" for i in range(n_examples)]
+    gold = np.random.default_rng(_stable_seed(seed, task, "gold")).integers(
+        0, n_best, size=n_examples
+    )
+    for language in languages:
+        s = separation(language, "none", 0.0)
+        for system in systems:
+            rng = np.random.default_rng(_stable_seed(seed, task, language, system.name))
+            x = s * np.eye(n_best)[gold] + rng.standard_normal((n_examples, n_best))
+            scores = system.logit_scale(language, "none", 0.0) * s * x
+            nbest = []
+            for i in range(n_examples):
+                row = []
+                for j in np.argsort(-scores[i], kind="stable"):
+                    text = f"span {j} of {i}"
+                    row.append(
+                        {
+                            "text": text,
+                            "start_char": 10 * int(j),
+                            "end_char": 10 * int(j) + len(text),
+                            "start_logit": float(scores[i, j] / 2),
+                            "end_logit": float(scores[i, j] / 2),
+                            "score": float(scores[i, j]),
+                        }
+                    )
+                nbest.append(row)
+            answers = [
+                [{"text": f"span {gold[i]} of {i}", "answer_start": 10 * int(gold[i])}]
+                for i in range(n_examples)
+            ]
+            manifest = RunManifest(
+                model=system.name,
+                task=task,
+                split="test",
+                language=language,
+                record_kind="qa",
+                input_fingerprint=fingerprint(task, language, seed, n_examples),
+                n_examples=n_examples,
+                architecture=system.architecture,  # type: ignore[arg-type]
+                intermediate_tasks=system.intermediate_tasks,
+            )
+            store.write_run(manifest, {"example_id": ids, "nbest": nbest, "answers": answers})
+    return store

@@ -41,7 +41,7 @@ def _slug(*parts: object) -> str:
 
 def _percent(metric: str) -> tuple[float, str]:
     info = metric_info(metric)
-    return (100.0, " (in points)") if info.percent else (1.0, "")
+    return (100.0, " (%)") if info.percent else (1.0, "")
 
 
 def _correction_note(rows: pd.DataFrame) -> list[str]:
@@ -105,7 +105,8 @@ def difference_tables(
             )
             direction = "lower" if not info.higher_is_better else "higher"
             caption = (
-                f"Δ{info.label}{unit} of {system} minus {baseline} on {task}, "
+                f"Δ{info.label}{' (percentage points)' if unit else ''} of {system} minus "
+                f"{baseline} on {task}, "
                 f"{_VARIANT_TEXT.get(variant, variant)}, per language and perturbation "
                 f"(negative: {system} has the lower {info.label}; {direction} is better)."
             )

@@ -122,6 +122,7 @@ class MetricHeatmapDisplay(Display):
         ax.set_xlabel("Perturbation and severity")
         ax.set_ylabel("Language")
         ax.tick_params(axis="x", labelrotation=30)
+        ax.tick_params(axis="y", labelrotation=0)
         if self.title:
             ax.set_title(self.title)
         return self

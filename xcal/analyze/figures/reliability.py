@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from xcal.analyze.figures._base import Display, as_axes_grid, color_for, new_axes
-from xcal.analyze.figures._select import single
+from xcal.analyze.figures._select import condition_label, language_order, single
 
 #: Columns of a reliability table (one row per bin).
 BIN_COLUMNS: tuple[str, ...] = ("bin_lower", "bin_upper", "count", "mean_confidence", "accuracy")
@@ -184,9 +184,12 @@ class ReliabilityGridDisplay(Display):
                 raise ValueError(f"ReliabilityGridDisplay: no column {key!r} in the bins")
         self.rows, self.cols = rows, cols
         self.title: str | None = None
-        self.row_order = (
-            list(row_order) if row_order is not None else list(dict.fromkeys(bins[rows]))
-        )
+        if row_order is not None:
+            self.row_order = list(row_order)
+        elif rows == "language":
+            self.row_order = language_order(bins[rows])
+        else:
+            self.row_order = list(dict.fromkeys(bins[rows]))
         self.col_order = (
             list(col_order) if col_order is not None else list(dict.fromkeys(bins[cols]))
         )
@@ -236,7 +239,8 @@ class ReliabilityGridDisplay(Display):
                 f"{sorted(frame['severity'].unique())}; pass severity="
             )
         display = cls(frame, row_order=languages, col_order=systems)
-        display.title = f"{task}, {perturbation}, {variant}"
+        cond = condition_label(perturbation, frame["severity"].iloc[0])
+        display.title = f"{task}, {cond}, {variant}"
         return display.plot(ax=ax)
 
     def plot(self, ax: Any = None) -> ReliabilityGridDisplay:
