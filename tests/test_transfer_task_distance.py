@@ -361,3 +361,19 @@ def test_task_is_closer_to_its_paraphrase_than_to_other_tasks(xtreme_dir: Path) 
     e2 = embed_task_texts(others["tatoeba-eng"])
     for fn in (textemb_distance, frechet_distance, mmd_squared):
         assert fn(emb, e2) == pytest.approx(fn(e2, emb), rel=1e-6)
+
+
+def test_task_texts_sample_is_seeded_deduplicated_and_checked(xtreme_dir: Path) -> None:
+    from xcal.transfer.task_distance import task_texts
+
+    first = task_texts("xnli", xtreme_dir, n=20, rng=3)
+    assert first == task_texts("xnli", xtreme_dir, n=20, rng=3)
+    assert first != task_texts("xnli", xtreme_dir, n=20, rng=4)
+    assert len(set(first)) == 20
+    everything = task_texts("xnli", xtreme_dir, n=None)
+    assert len(everything) == len(set(_xnli_premises(xtreme_dir, "en")))  # one per premise
+    english = task_texts("tatoeba", xtreme_dir, language="deu", field="candidate", n=None)
+    tatoeba = (xtreme_dir / "tatoeba" / "v1" / "tatoeba.deu-eng.eng").read_text("utf-8")
+    assert set(english) == {line for line in tatoeba.splitlines() if line.strip()}
+    with pytest.raises(ValueError, match="no text field 'label'"):
+        task_texts("xnli", xtreme_dir, field="label")

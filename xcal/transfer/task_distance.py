@@ -437,6 +437,65 @@ def embed_task_texts(
     return embeddings
 
 
+# ------------------------------------------------------------------- task samples
+def task_texts(
+    task: str,
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    language: str = "en",
+    split: str | None = None,
+    field: str | None = None,
+    n: int | None = 1000,
+    rng: np.random.Generator | int | None = 0,
+) -> list[str]:
+    """A sample of one text field of a registered task's inputs (:mod:`xcal.tasks`).
+
+    Parameters
+    ----------
+    task
+        A task name (``xnli``, ``pawsx``, ``xquad``, ``mlqa``, ``tydiqa``, ``xcopa``,
+        ``tatoeba``...).
+    data_dir
+        The XTREME directory (default: :func:`xcal.paths.data_dir`).
+    language, split
+        Which file; the split defaults to the task's own default.
+    field
+        An example field (default: the task's first text field, e.g. XNLI's
+        premise, a QA question). ``"candidate"`` takes the candidate side of a
+        retrieval task: for Tatoeba, the English sentences of ``language``'s pairs.
+    n
+        Sample size (without replacement, after removing duplicate texts such as
+        XNLI's premise repeated for its three hypotheses); ``None`` keeps all.
+    rng
+        Seed or generator of the sample; the same seed gives the same texts.
+    """
+    from xcal.paths import data_dir as resolve_data_dir
+    from xcal.tasks import get_task
+
+    spec = get_task(task)
+    root = resolve_data_dir(data_dir)
+    if field == "candidate":
+        candidates = getattr(spec, "candidates", None)
+        if candidates is None:
+            raise ValueError(f"task {task!r} has no candidate side")
+        texts = [c.text for c in candidates(root, language, split)]
+    else:
+        field = field or spec.text_fields[0]
+        if field not in spec.text_fields:
+            raise ValueError(
+                f"task {task!r} has no text field {field!r}; fields: {', '.join(spec.text_fields)}"
+            )
+        texts = [str(getattr(example, field)) for example in spec.load(root, language, split)]
+    unique = list(dict.fromkeys(t for t in texts if t.strip()))
+    if n is None or n >= len(unique):
+        return unique
+    if n < 1:
+        raise ValueError(f"Expected `n` to be a positive int or None, got {n!r}")
+    generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    picked = np.sort(generator.choice(len(unique), size=n, replace=False))
+    return [unique[i] for i in picked]
+
+
 # ------------------------------------------------------------------ task distance
 def _embedding_distance(measure: str, a: np.ndarray, b: np.ndarray) -> float:
     if measure == "textemb":

@@ -1,0 +1,110 @@
+"""``xcal transfer``: run the commands, check exit codes, printed numbers and files written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from xcal.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+def test_transfer_is_registered() -> None:
+    result = runner.invoke(app, ["transfer", "--help"])
+    assert result.exit_code == 0
+    for command in ("gains", "task-distance", "lang-distance", "select"):
+        assert command in result.output
+
+
+def test_gains_on_the_shipped_xstilts_table(tmp_path: Path) -> None:
+    out = tmp_path / "gains.csv"
+    table = ROOT / "data" / "xtreme_xstilts_mt5_table2.csv"
+    result = runner.invoke(
+        app, ["transfer", "gains", str(table), "--baseline", "XLM-R", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "10.9" in result.output and "wikiann" in result.output
+    written = pd.read_csv(out).set_index("task")
+    assert written.loc["tydiqa", "gain"] == pytest.approx(10.9)
+    assert written.loc["wikiann", "rank"] == 6
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_gains_errors_exit_1_with_a_message(tmp_path: Path) -> None:
+    table = ROOT / "data" / "xtreme_xstilts_mt5_table2.csv"
+    result = runner.invoke(app, ["transfer", "gains", str(table), "--baseline", "mBERT"])
+    assert result.exit_code == 1
+    assert "baseline system 'mBERT' not in the table" in result.output
+    missing = runner.invoke(app, ["transfer", "gains", str(tmp_path / "no.csv"), "--baseline", "x"])
+    assert missing.exit_code == 1 and "does not exist" in missing.output
+
+
+def test_lang_distance(tmp_path: Path) -> None:
+    out = tmp_path / "langs.csv"
+    result = runner.invoke(
+        app,
+        ["transfer", "lang-distance", "de", "ja", "sw", "--view", "syntax_knn", "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out)
+    assert frame["language"].tolist() == ["de", "ja", "sw"]
+    assert frame["resource_class"].tolist() == [5, 5, 2]
+    assert frame.loc[0, "syntax_knn_distance"] < frame.loc[1, "syntax_knn_distance"]
+    bad = runner.invoke(app, ["transfer", "lang-distance", "xx"])
+    assert bad.exit_code == 1 and "no ISO 639-3 mapping" in bad.output
+
+
+def test_task_distance_vocab_from_files_and_tasks(tmp_path: Path, xtreme_dir: Path) -> None:
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("the cat sat\nthe dog ran\n", encoding="utf-8")
+    b.write_text("the cat sat\n\nthe dog ran\n", encoding="utf-8")
+    out = tmp_path / "d.csv"
+    result = runner.invoke(
+        app,
+        [
+            "transfer",
+            "task-distance",
+            "--texts",
+            f"a={a}",
+            "--texts",
+            f"b={b}",
+            "--tasks",
+            "xnli,pawsx",
+            "--data-dir",
+            str(xtreme_dir),
+            "--n",
+            "50",
+            "--measure",
+            "vocab",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out)
+    assert set(frame["measure"]) == {"vocab"}
+    d = {(r.task_a, r.task_b): r.distance for r in frame.itertuples()}
+    assert d["a", "b"] == 0.0  # the same texts (blank lines are skipped)
+    assert 0.0 < d["xnli", "pawsx"] < 1.0
+    bad = runner.invoke(app, ["transfer", "task-distance", "--tasks", "nosuchtask,xnli"])
+    assert bad.exit_code == 1 and "unknown task 'nosuchtask'" in bad.output
+    one = runner.invoke(app, ["transfer", "task-distance", "--texts", f"a={a}"])
+    assert one.exit_code == 1 and "at least two tasks" in one.output
+
+
+def test_select(tmp_path: Path) -> None:
+    table = tmp_path / "sel.csv"
+    table.write_text(
+        "target_task,intermediate_task,distance,performance\n"
+        "xnli,a,0.1,70\nxnli,b,0.3,80\nxnli,c,0.2,75\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "q.csv"
+    result = runner.invoke(app, ["transfer", "select", str(table), "--k", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(out)["regret_loss"].tolist() == [pytest.approx((80 - 70) / 80)]

@@ -1,0 +1,272 @@
+"""``xcal transfer``: transfer gains, task distance, language distance, task selection."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+app = typer.Typer(
+    help="Transfer analysis: gains over a baseline, task and language distances, task selection.",
+    no_args_is_help=True,
+)
+
+OutOption = Annotated[
+    Path | None, typer.Option("--out", "-o", help="Also write the table to this CSV file.")
+]
+
+XTREME_LANGUAGES = (
+    "af ar bg bn de el es et eu fa fi fr he hi hu id it ja jv ka kk ko ml mr ms my nl pt "
+    "ru sw ta te th tl tr ur vi yo zh"
+).split()
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Known input errors become one red line and exit code 1, not a traceback."""
+    from rich.console import Console
+
+    try:
+        yield
+    except (ValueError, KeyError, LookupError, FileNotFoundError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {message}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            frame.to_csv(handle, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _show(frame: pd.DataFrame, title: str, out: Path | None, digits: int = 4) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False)
+    for column in frame.columns:
+        numeric = frame[column].dtype.kind in "fiu"
+        table.add_column(str(column), justify="right" if numeric else "left", no_wrap=True)
+    rows = []
+    for row in frame.itertuples(index=False):
+        cells = []
+        for value in row:
+            if isinstance(value, float):
+                cells.append("nan" if value != value else f"{value:.{digits}g}")
+            else:
+                cells.append(str(value))
+        rows.append(cells)
+        table.add_row(*cells)
+    # Wide enough that no cell is cut: a cut task or system name would be ambiguous.
+    widths = [max([len(str(c)), *(len(r[i]) for r in rows)]) for i, c in enumerate(frame.columns)]
+    Console(width=max(Console().width, sum(widths) + 4 * len(widths) + 4)).print(table)
+    if out is not None:
+        _write_csv(frame, out)
+        Console(stderr=True).print(f"wrote {out}", highlight=False)
+
+
+@app.command("gains")
+def gains(
+    table: Annotated[
+        Path,
+        typer.Argument(help="Results CSV: system,task,language,metric,value ('#' comments)."),
+    ],
+    baseline: Annotated[str, typer.Option(help="The baseline system.")],
+    system: Annotated[
+        list[str] | None, typer.Option(help="Compare only this system (repeatable).")
+    ] = None,
+    lower_is_better: Annotated[
+        list[str] | None,
+        typer.Option(help="Metric where lower is better (repeatable; default: ECE, NLL...)."),
+    ] = None,
+    out: OutOption = None,
+) -> None:
+    """Gain of each system over the baseline per task, language and metric.
+
+    Example: xcal transfer gains data/xtreme_xstilts_mt5_table2.csv --baseline XLM-R
+    """
+    from xcal.transfer.gains import gains_from_table, read_results_table
+
+    with _errors():
+        frame = gains_from_table(
+            read_results_table(table),
+            baseline=baseline,
+            systems=system,
+            lower_is_better=lower_is_better,
+        )
+    frame = frame.sort_values(["system", "language", "rank"]).reset_index(drop=True)
+    shown = ["system", "task", "language", "metric", "value", "baseline_value", "gain"]
+    shown += ["improvement", "rank"]
+    _show(frame[shown], f"Gains over {baseline} ({table.name})", None)
+    if out is not None:
+        _write_csv(frame, out)
+
+
+def _parse_task_spec(spec: str, default_language: str) -> tuple[str, str, str | None]:
+    parts = spec.split(":")
+    if not 1 <= len(parts) <= 3 or not parts[0]:
+        raise ValueError(f"task spec {spec!r}: expected NAME[:LANGUAGE[:FIELD]]")
+    language = parts[1] if len(parts) > 1 and parts[1] else default_language
+    field = parts[2] if len(parts) > 2 and parts[2] else None
+    return parts[0], language, field
+
+
+def _read_text_file(spec: str) -> tuple[str, list[str]]:
+    name, sep, file = spec.partition("=")
+    if not sep or not name or not file:
+        raise ValueError(f"--texts {spec!r}: expected NAME=FILE")
+    path = Path(file)
+    if not path.is_file():
+        raise FileNotFoundError(f"--texts {name}: file {file!r} does not exist")
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    texts = [line for line in lines if line]
+    if not texts:
+        raise ValueError(f"--texts {name}: {file} has no non-empty line")
+    return name, texts
+
+
+@app.command("task-distance")
+def task_distance(
+    tasks: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tasks",
+            "--task",
+            help="Task specs NAME[:LANGUAGE[:FIELD]], comma-separated or repeated, e.g. "
+            "xnli,pawsx or tatoeba:deu:candidate (Tatoeba's English side).",
+        ),
+    ] = None,
+    target: Annotated[
+        list[str] | None,
+        typer.Option(help="Target task specs; if given, every task is scored against each."),
+    ] = None,
+    texts: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME=FILE: a task given as a text file, one input per line."),
+    ] = None,
+    measure: Annotated[
+        list[str] | None,
+        typer.Option(help="textemb, frechet, mmd, vocab (repeatable; default: all)."),
+    ] = None,
+    language: Annotated[str, typer.Option(help="Default language of task specs.")] = "en",
+    n: Annotated[int, typer.Option("--n", help="Texts sampled per task.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the samples.")] = 0,
+    model: Annotated[str, typer.Option(help="Sentence encoder.")] = "bundled:multilingual-e5-small",
+    data_dir: Annotated[
+        Path | None, typer.Option(help="XTREME data directory (default: XCAL_DATA_DIR).")
+    ] = None,
+    out: OutOption = None,
+) -> None:
+    """Semantic distance between tasks from samples of their inputs (embeddings cached).
+
+    Example: xcal transfer task-distance --tasks xnli,pawsx,tatoeba:deu:candidate
+    """
+    from xcal.transfer.task_distance import MEASURES, task_distances, task_texts
+
+    def expand(values: list[str] | None) -> list[str]:
+        return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+
+    with _errors():
+        samples: dict[str, list[str]] = {}
+        for spec in expand(tasks):
+            name, lang, field = _parse_task_spec(spec, language)
+            samples[spec] = task_texts(name, data_dir, language=lang, field=field, n=n, rng=seed)
+        for spec in texts or []:
+            name, lines = _read_text_file(spec)
+            samples[name] = lines
+        targets: dict[str, list[str]] | None = None
+        if target:
+            targets = {}
+            for spec in expand(target):
+                name, lang, field = _parse_task_spec(spec, language)
+                targets[spec] = task_texts(
+                    name, data_dir, language=lang, field=field, n=n, rng=seed
+                )
+        if not samples or (targets is None and len(samples) < 2):
+            raise ValueError("give at least two tasks (--tasks / --texts), or tasks and --target")
+        frame = task_distances(
+            samples, targets, measures=list(measure) if measure else list(MEASURES), model=model
+        )
+    wide = frame.pivot_table(
+        index=["task_a", "task_b"], columns="measure", values="distance", sort=False
+    ).reset_index()
+    wide.columns.name = None
+    _show(wide, f"Task distances ({model}, n <= {n})", None)
+    if out is not None:
+        _write_csv(frame, out)
+
+
+@app.command("lang-distance")
+def lang_distance(
+    languages: Annotated[
+        list[str] | None,
+        typer.Argument(help="Language codes (XTREME 2-letter or ISO 639-3); default: XTREME."),
+    ] = None,
+    reference: Annotated[str, typer.Option(help="Distances are from this language.")] = "en",
+    view: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="URIEL view (repeatable): syntax_knn, phonology_knn, inventory_knn, fam, geo."
+        ),
+    ] = None,
+    metric: Annotated[str, typer.Option(help="cosine or angular.")] = "cosine",
+    out: OutOption = None,
+) -> None:
+    """Script, resource class (Joshi et al. 2020) and URIEL distances from the reference."""
+    from xcal.transfer.language import DEFAULT_VIEWS, language_metadata
+
+    if metric not in ("cosine", "angular"):
+        with _errors():
+            raise ValueError(f"--metric must be cosine or angular, got {metric!r}")
+    with _errors():
+        frame = language_metadata(
+            languages or XTREME_LANGUAGES,
+            reference=reference,
+            views=view or list(DEFAULT_VIEWS),
+            metric="cosine" if metric == "cosine" else "angular",
+        )
+    _show(frame, f"Languages: {metric} distance from {reference!r} (URIEL / lang2vec)", out, 3)
+
+
+@app.command("select")
+def select(
+    table: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV: target_task,intermediate_task,distance,performance (one row per pair)."
+        ),
+    ],
+    k: Annotated[list[int] | None, typer.Option("--k", help="Cut-off (repeatable).")] = None,
+    group: Annotated[
+        list[str] | None, typer.Option(help="Further grouping column, e.g. measure.")
+    ] = None,
+    out: OutOption = None,
+) -> None:
+    """NDCG@k and Regret@k of ranking intermediate tasks by distance (Poth et al. 2021)."""
+    import pandas as pd
+
+    from xcal.transfer.selection import selection_quality
+
+    with _errors():
+        if not table.is_file():
+            raise FileNotFoundError(f"table {str(table)!r} does not exist")
+        frame = selection_quality(
+            pd.read_csv(table, comment="#"), ks=k or [1, 3, 5], group_cols=group or []
+        )
+    _show(frame, "Intermediate-task selection by distance", out)
