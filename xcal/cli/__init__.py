@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from xcal.cli import analyze_cmd, infer_cmd, perturb_cmd, store_cmd
+from xcal.cli import analyze_cmd, demo_cmd, infer_cmd, perturb_cmd, store_cmd, transfer_cmd
 
 app = typer.Typer(
     name="xcal",
@@ -21,6 +21,8 @@ app.add_typer(store_cmd.app, name="store")
 app.command("infer")(infer_cmd.infer)
 app.command("analyze")(analyze_cmd.analyze)
 app.command("perturb")(perturb_cmd.perturb)
+app.add_typer(transfer_cmd.app, name="transfer")
+app.command("demo")(demo_cmd.demo)
 
 
 def main() -> None:
