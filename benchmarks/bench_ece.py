@@ -4,7 +4,7 @@ Targets (issue 3): at least 10x faster than ``netcal.metrics.ECE(15).measure`` o
 the same array, and within 2x of a single ``np.argmax(y_prob, axis=1)``, which
 reads the input once and is the floor for any top-label computation. Both
 baselines are timed in the same process on the same arrays; the ECE values are
-checked to agree with netcal's to 1e-9 before any time is reported. float64 is
+checked to agree with netcal's (1e-9 for float64) before any time is reported. float64 is
 the headline (netcal's and numpy's default); float32, the dtype the prediction
 store keeps, is reported too.
 
@@ -55,18 +55,18 @@ def run() -> list[Result]:
         def argmax(y_prob: np.ndarray = y_prob) -> np.ndarray:
             return np.argmax(y_prob, axis=1)
 
-        # netcal compares in float64 (it clips float32 input to float32 eps first, which
-        # moves values by up to 1.2e-7): give it the same values as float64 so the
-        # numbers must agree to 1e-9
-        reference = y_prob.astype(np.float64)
-
-        def netcal(reference: np.ndarray = reference, y_true: np.ndarray = y_true) -> float:
+        def netcal(y_prob: np.ndarray = y_prob, y_true: np.ndarray = y_true) -> float:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return float(ECE(N_BINS).measure(reference, y_true))
+                return float(ECE(N_BINS).measure(y_prob, y_true))
 
+        # Same binning, same number: to 1e-9 for float64. netcal first clips its
+        # input to [eps, 1 - eps] of the input dtype, which for float32 moves a
+        # confidence of 1.0 by 1.2e-7, so float32 agrees to 1e-6 (the tests show
+        # float32 input agrees to 1e-9 with netcal on the same values in float64).
         ours, theirs = subject(), netcal()
-        if abs(ours - theirs) > 1e-9:
+        tolerance = 1e-9 if dtype == np.float64 else 1e-6
+        if abs(ours - theirs) > tolerance:
             raise AssertionError(f"ECE differs from netcal: {ours!r} vs {theirs!r}")
 
         # interleave the repeats so a burst of load on the shared machine hits both
@@ -97,5 +97,5 @@ def run() -> list[Result]:
                 passed=subject_s <= 2.0 * argmax_s,
             )
         )
-        del y_prob, y_true, reference
+        del y_prob, y_true
     return results
