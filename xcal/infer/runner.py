@@ -496,17 +496,23 @@ def _run_model(
             **cell_inputs.perturbation_fields,
         )
         try:
-            if store.has_run(manifest):
+            stored = store.has_run(manifest)
+            if not stored and store.path_for(manifest).exists():
+                # A concurrent job may have stored the cell after has_run answered;
+                # runs are only ever replaced whole, so a second look is final.
+                stored = store.has_run(manifest)
+                if not stored and not options.overwrite:
+                    raise GridError(
+                        f"{cell.describe()}: already stored with another input fingerprint (the "
+                        "data, perturbation, model or settings changed); pass --overwrite to "
+                        "replace it"
+                    )
+            if stored:
                 results[cell] = CellResult(
                     cell, "skipped", run_id=store.run_id(manifest), n_examples=manifest.n_examples
                 )
                 reporter.cell_finished(results[cell])
                 continue
-            if not options.overwrite and store.path_for(manifest).exists():
-                raise GridError(
-                    f"{cell.describe()}: already stored with another input fingerprint (the "
-                    "data, perturbation, model or settings changed); pass --overwrite to replace it"
-                )
         except Exception as exc:
             results[cell] = CellResult(cell, "failed", error=str(exc))
             reporter.cell_finished(results[cell])
