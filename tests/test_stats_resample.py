@@ -81,3 +81,14 @@ def test_group_codes() -> None:
         group_codes([1, 2, 3], 4)
     with pytest.raises(ValueError, match="NaN at index 1"):
         group_codes([1.0, np.nan], 2)
+
+
+def test_row_by_row_counts_equal_the_flat_bincount() -> None:
+    # Large n takes the row-by-row path; it must consume the generator exactly as
+    # one (c, n) draw and give the same counts.
+    from xcal.stats.resample import ROWWISE_MIN_UNITS, draw_counts
+
+    n = ROWWISE_MIN_UNITS + 5
+    rowwise = draw_counts(np.random.default_rng(4), n, np.empty((3, n)))
+    flat = counts_from_indices(np.random.default_rng(4).integers(0, n, size=(3, n)), n)
+    np.testing.assert_array_equal(rowwise, flat)

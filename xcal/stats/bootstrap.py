@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import ndtr, ndtri
 
 from xcal.stats._progress import ChunkProgress
 from xcal.stats._threads import single_blas_thread
@@ -37,7 +36,7 @@ from xcal.stats.resample import (
     DEFAULT_MAX_MEMORY,
     as_generator,
     chunk_rows,
-    counts_from_indices,
+    draw_counts,
     group_codes,
     iter_index_chunks,
 )
@@ -118,6 +117,8 @@ def bca_interval(
     >>> bca_interval(d, 0.0, [-1.0, 0.0, 1.0], level=0.9) == percentile_interval(d, 0.9)
     True
     """
+    from scipy.special import ndtr, ndtri  # imported here: scipy is slow to import
+
     level = _check_level(level)
     d = np.asarray(distribution, dtype=np.float64)
     below = np.count_nonzero(d < estimate) + np.count_nonzero(d <= estimate)
@@ -240,10 +241,19 @@ def _count_drawer(
     buf = np.empty((chunk, n_units))
 
     def draw(c: int) -> np.ndarray:
-        idx = gen.integers(0, n_units, size=(c, n_units))
-        return counts_from_indices(idx, n_units, out=buf)
+        return draw_counts(gen, n_units, buf[:c])
 
     return draw
+
+
+def _resample_evaluator(stat: LinearStatistic) -> Callable[[np.ndarray], np.ndarray]:
+    """``counts -> values`` for bootstrap counts, whose rows always sum to ``n``."""
+    n = float(stat.n)
+
+    def evaluate(counts: np.ndarray) -> np.ndarray:
+        return stat.finalize(counts @ stat.contributions, np.full(counts.shape[0], n))
+
+    return evaluate
 
 
 def _units(n: int, groups: npt.ArrayLike | None) -> tuple[np.ndarray | None, int]:
@@ -310,6 +320,8 @@ def _distribution(
     if isinstance(statistic, Statistic):
         codes, n_units = _units(statistic.n, groups)
         evaluate = statistic.on_weights if codes is None else statistic.grouped(codes, n_units)
+        if codes is None and isinstance(statistic, LinearStatistic):
+            evaluate = _resample_evaluator(statistic)
         chunk = chunk_rows(max(n_units, statistic.n if codes is not None else 0), b, max_memory)
         dist = _run_chunks(
             evaluate, _count_drawer(gen, n_units, chunk), b, chunk, 1, "bootstrap", progress
@@ -631,7 +643,7 @@ def _paired_evaluator(
             ("pair",),
         )
         if codes is None:
-            return lambda w: fused.finalize(w @ fused.contributions, w.sum(axis=1))
+            return _resample_evaluator(fused)
         return fused.grouped(codes, n_units)
     ea = a.on_weights if codes is None else a.grouped(codes, n_units)
     eb = b.on_weights if codes is None else b.grouped(codes, n_units)

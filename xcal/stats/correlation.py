@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats as sps
 
 from xcal.stats.bootstrap import (
     DEFAULT_B,
@@ -59,6 +58,8 @@ def pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Spearman correlation of each row pair: Pearson on average ranks (ties share a rank)."""
+    from scipy import stats as sps
+
     return pearson_rows(sps.rankdata(x, axis=1), sps.rankdata(y, axis=1))
 
 
@@ -95,6 +96,8 @@ _ROWS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
 
 
 def _scipy(method: str, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    from scipy import stats as sps
+
     if method == "pearson":
         res = sps.pearsonr(x, y)
     elif method == "spearman":
@@ -151,6 +154,8 @@ def _permutations(
     max_memory: int,
     progress: bool | None,
 ) -> np.ndarray:
+    from scipy import stats as sps
+
     n = x.shape[0]
     if method == "spearman":
         # Ranks are invariant to shuffling y: rank once, then shuffle the ranks.

@@ -30,6 +30,7 @@ __all__ = [
     "as_generator",
     "chunk_rows",
     "counts_from_indices",
+    "draw_counts",
     "group_codes",
     "iter_count_chunks",
     "iter_index_chunks",
@@ -130,19 +131,48 @@ def counts_from_indices(indices: np.ndarray, n: int, out: np.ndarray | None = No
     return out[:c]
 
 
+# From this many units on, counts are made one resample at a time: the row's
+# indices (8 n bytes) and counts stay in the core's L2/L3 cache between the draw,
+# the bincount and the conversion to float, instead of streaming a whole
+# (chunk, n) index array through memory three times. Below it, one flat bincount
+# over the chunk saves the per-row Python overhead. Both give identical counts.
+ROWWISE_MIN_UNITS = 8_192
+
+
+def draw_counts(gen: np.random.Generator, n_units: int, out: np.ndarray) -> np.ndarray:
+    """Fill ``out`` (c, n_units) float64 with bootstrap multiplicities and return it.
+
+    Row ``r`` counts ``gen.integers(0, n_units, size=n_units)``; the generator is
+    consumed exactly as by ``gen.integers(0, n_units, size=(c, n_units))``.
+
+    Examples
+    --------
+    >>> out = draw_counts(np.random.default_rng(0), 4, np.empty((2, 4)))
+    >>> idx = np.random.default_rng(0).integers(0, 4, size=(2, 4))
+    >>> bool((out == [np.bincount(row, minlength=4) for row in idx]).all())
+    True
+    """
+    c = out.shape[0]
+    if n_units < ROWWISE_MIN_UNITS:
+        return counts_from_indices(gen.integers(0, n_units, size=(c, n_units)), n_units, out=out)
+    for r in range(c):
+        out[r] = np.bincount(gen.integers(0, n_units, size=n_units), minlength=n_units)
+    return out
+
+
 def iter_count_chunks(
     gen: np.random.Generator,
     n_units: int,
     n_resamples: int,
     chunk: int,
 ) -> Iterator[np.ndarray]:
-    """Yield bootstrap multiplicities ``(c, n_units)`` float64, from :func:`iter_index_chunks`.
+    """Yield bootstrap multiplicities ``(c, n_units)`` float64, ``n_resamples`` rows in all.
 
     The yielded array is a reused buffer: consume it before the next iteration.
     """
     buf = np.empty((min(chunk, n_resamples), n_units), dtype=np.float64)
-    for idx in iter_index_chunks(gen, n_units, n_resamples, chunk):
-        yield counts_from_indices(idx, n_units, out=buf)
+    for start in range(0, n_resamples, chunk):
+        yield draw_counts(gen, n_units, buf[: min(chunk, n_resamples - start)])
 
 
 def iter_swap_chunks(
