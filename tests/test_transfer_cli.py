@@ -108,3 +108,58 @@ def test_select(tmp_path: Path) -> None:
     result = runner.invoke(app, ["transfer", "select", str(table), "--k", "1", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert pd.read_csv(out)["regret_loss"].tolist() == [pytest.approx((80 - 70) / 80)]
+
+
+def test_correlate(tmp_path: Path) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    targets, inters = ["xnli", "pawsx", "xquad", "mlqa"], ["mnli", "squad", "qqp", "sst2", "ccg"]
+    distances = pd.DataFrame(
+        [
+            {"task_a": i, "task_b": t, "measure": "textemb", "distance": rng.random()}
+            for i in inters
+            for t in targets
+        ]
+    )
+    gains = distances.rename(columns={"task_a": "intermediate_task", "task_b": "task"})
+    gains = gains.assign(
+        system="xlmr+" + gains["intermediate_task"],
+        language="de",
+        improvement=2.0
+        - 4.0 * gains["distance"]
+        + gains["task"].map({"xnli": 0.0, "pawsx": 1.5, "xquad": -1.0, "mlqa": 0.7})
+        + rng.normal(0, 0.3, len(gains)),
+    ).drop(columns=["measure", "distance", "intermediate_task"])
+    gains_csv, distances_csv, out = tmp_path / "g.csv", tmp_path / "d.csv", tmp_path / "c.csv"
+    gains.to_csv(gains_csv, index=False)
+    distances.to_csv(distances_csv, index=False)
+    args = ["transfer", "correlate", str(gains_csv), str(distances_csv), "--B", "300",
+            "--permutations", "300", "--out", str(out)]  # fmt: skip
+    args += [f"--intermediate-of=xlmr+{i}={i}" for i in inters]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out).set_index("metric")
+    assert set(frame.index) == {"pearson", "spearman", "kendall"}
+    assert (frame["estimate"] < 0).all()
+    assert "MixedLM" in result.output and "distance" in result.output
+    bad = runner.invoke(app, ["transfer", "correlate", str(gains_csv), str(distances_csv)])
+    assert bad.exit_code == 1 and "intermediate_task" in bad.output
+
+
+def test_gap(tmp_path: Path) -> None:
+    rows = []
+    for model, arch, factor in (("xlmr", "encoder-only", 1.0), ("mbert", "encoder-only", 1.1),
+                                ("bloom", "decoder-only", 1.6), ("llama", "decoder-only", 1.4)):  # fmt: skip
+        for language, drop in (("en", 0.0), ("de", 3.0), ("ru", 5.0), ("ja", 9.0), ("sw", 12.0)):
+            rows.append((model, arch, "xnli", language, "accuracy", 80.0 - factor * drop))
+    results = pd.DataFrame(
+        rows, columns=["model", "architecture", "task", "language", "metric", "value"]
+    )
+    path, out = tmp_path / "r.csv", tmp_path / "gap.csv"
+    results.to_csv(path, index=False)
+    result = runner.invoke(app, ["transfer", "gap", str(path), "--B", "300", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = pd.read_csv(out).set_index("architecture")
+    assert summary.loc["encoder-only", "estimate"] == pytest.approx((1.0 + 1.1) / 2 * 7.25)
+    assert "distance:C(architecture)[T.encoder-only]" in result.output

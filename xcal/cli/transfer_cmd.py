@@ -270,3 +270,107 @@ def select(
             pd.read_csv(table, comment="#"), ks=k or [1, 3, 5], group_cols=group or []
         )
     _show(frame, "Intermediate-task selection by distance", out)
+
+
+def _read_csv(path: Path, what: str) -> pd.DataFrame:
+    import pandas as pd
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
+    return pd.read_csv(path, comment="#")
+
+
+@app.command("correlate")
+def correlate(
+    gains_csv: Annotated[
+        Path, typer.Argument(help="Gains CSV (xcal transfer gains --out): system, task, ...")
+    ],
+    distances_csv: Annotated[
+        Path, typer.Argument(help="Distances CSV (xcal transfer task-distance --out).")
+    ],
+    intermediate_of: Annotated[
+        list[str] | None,
+        typer.Option(help="SYSTEM=TASK: the intermediate task of a system (repeatable)."),
+    ] = None,
+    y: Annotated[str, typer.Option(help="Gain column.")] = "improvement",
+    mixed: Annotated[
+        bool, typer.Option("--mixed/--no-mixed", help="Also fit gain ~ distance + (1 | task).")
+    ] = True,
+    b: Annotated[int, typer.Option("--B", help="Bootstrap resamples.")] = 10_000,
+    permutations: Annotated[int, typer.Option(help="Permutations.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    out: OutOption = None,
+) -> None:
+    """Correlation of the gain with task distance, per distance measure (and a mixed model)."""
+    from xcal.transfer.correlate import (
+        gain_distance_correlation,
+        gain_distance_mixedlm,
+        gain_distance_table,
+    )
+
+    with _errors():
+        mapping = None
+        if intermediate_of:
+            mapping = {}
+            for spec in intermediate_of:
+                system, sep, task = spec.partition("=")
+                if not sep or not system or not task:
+                    raise ValueError(f"--intermediate-of {spec!r}: expected SYSTEM=TASK")
+                mapping[system] = task
+        table = gain_distance_table(
+            _read_csv(gains_csv, "gains table"),
+            _read_csv(distances_csv, "distances table"),
+            intermediate_of=mapping,
+        )
+        frame = gain_distance_correlation(table, y=y, B=b, n_permutations=permutations, rng=seed)
+        shown = ["measure", "metric", "estimate", "ci_low", "ci_high", "p_value", "n"]
+        _show(frame[shown], f"Correlation of {y} with task distance", out)
+        if mixed:
+            for measure, group in table.groupby("measure", sort=True):
+                fit = gain_distance_mixedlm(group, y=y)
+                columns = [
+                    "effect",
+                    "term",
+                    "estimate",
+                    "std_error",
+                    "p_value",
+                    "ci_low",
+                    "ci_high",
+                ]
+                _show(fit[columns], f"{measure}: {fit['model'].iloc[0]}", None)
+
+
+@app.command("gap")
+def gap(
+    results_csv: Annotated[
+        Path,
+        typer.Argument(help="Results CSV: model, architecture, task, language, metric, value."),
+    ],
+    source_language: Annotated[str, typer.Option(help="Fine-tuning language.")] = "en",
+    view: Annotated[str, typer.Option(help="URIEL view of the language distance.")] = "syntax_knn",
+    b: Annotated[int, typer.Option("--B", help="Bootstrap resamples.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    out: OutOption = None,
+) -> None:
+    """Transfer gap (English minus language) by architecture, and its slope in language distance."""
+    from xcal.transfer.architecture import (
+        gap_by_architecture,
+        gap_distance_interaction,
+        transfer_gap,
+    )
+
+    with _errors():
+        gaps = transfer_gap(
+            _read_csv(results_csv, "results table"), source_language=source_language
+        )
+        summary = gap_by_architecture(gaps, B=b, rng=seed)
+        shown = ["architecture", "metric", "estimate", "ci_low", "ci_high", "n", "n_groups"]
+        _show(
+            summary[shown], "Mean transfer gap by architecture (language-clustered bootstrap)", out
+        )
+        for metric, group in gaps.groupby("metric", sort=True):
+            if group["architecture"].nunique() < 2:
+                continue
+            fit = gap_distance_interaction(group, view=view)
+            columns = ["term", "estimate", "std_error", "p_value", "ci_low", "ci_high"]
+            _show(fit[columns], f"{metric}: {fit['model'].iloc[0]} ({view} distance)", None)
