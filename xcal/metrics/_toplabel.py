@@ -82,8 +82,8 @@ def iter_top_label(
         chunk_rows = CHUNK_ROWS  # read at call time so tests can shrink it
     m = min(chunk_rows, n)
     chain = k <= CHAIN_MAX_CLASSES
-    # the predicted class in the labels' own dtype makes the comparison a same-type loop
-    pred_dtype = y_true.dtype if (chain and y_true is not None) else np.intp
+    # int8 class indices keep the chain's integer work at one byte per row
+    pred_dtype = np.dtype(np.int8) if chain else np.dtype(np.intp)
     conf_buf = np.empty(m, dtype=dt)
     rowsum_buf = np.empty(m, dtype=dt)
     tmp_buf = np.empty(m, dtype=dt)
@@ -91,6 +91,7 @@ def iter_top_label(
     correct_buf = np.empty(m, dtype=bool)
     pred_buf = np.empty(m, dtype=pred_dtype)
     step_buf = np.empty(m, dtype=pred_dtype)
+    label_buf = np.empty(m, dtype=pred_dtype)
     pred_j = [np.array(j, dtype=pred_dtype) for j in range(k)] if chain else []
     tol = row_sum_tolerance(dt)
     check_sums = validate and kind == "prob"
@@ -147,7 +148,12 @@ def iter_top_label(
         correct = None
         if y_true is not None:
             correct = correct_buf[:rows]
-            np.equal(pred, y_true[start : start + rows], out=correct)
+            labels = y_true[start : start + rows]
+            if chain and labels.dtype != np.int8:
+                # labels are checked to lie in [0, k), k <= 16: int8 holds them exactly
+                label_buf[:rows] = labels
+                labels = label_buf[:rows]
+            np.equal(pred, labels, out=correct)
         yield TopLabelChunk(start, conf, pred, correct)
 
 
