@@ -227,6 +227,7 @@ def test_translations_are_nearest(xtreme_dir: Path) -> None:
     assert list(sims.argmax(axis=1)) == list(range(6))
 
 
+@pytest.mark.slow
 def test_heads_load_random_and_say_so(bundled_dir: Path, caplog) -> None:
     import torch
 

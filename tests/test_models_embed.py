@@ -118,6 +118,11 @@ def test_empty_and_bad_input(encoder) -> None:
         embed_texts(["ok"], encoder, pooling="max")  # type: ignore[arg-type]
 
 
+def test_a_model_loaded_with_a_head_embeds_with_its_encoder(encoder) -> None:
+    with_head = load_model_and_tokenizer(encoder.path, task_kind="classification", num_labels=3)
+    np.testing.assert_array_equal(embed_texts(TEXTS, with_head), embed_texts(TEXTS, encoder))
+
+
 def test_model_by_path_is_loaded_once(encoder) -> None:
     from xcal.models import embed as embed_module
 

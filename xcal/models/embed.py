@@ -123,7 +123,8 @@ def embed_texts(
         from xcal.models.loading import choose_device, resolve_dtype
 
         loaded = _cached_model(str(model), choose_device(device), resolve_dtype(dtype))
-    net, tokenizer = loaded.model, loaded.tokenizer
+    # The bare encoder/decoder under any head (for a bare model, itself).
+    net, tokenizer = loaded.model.base_model, loaded.tokenizer
     hidden = int(net.config.hidden_size)
     if not texts:
         return np.empty((0, hidden), dtype=np.float32)
