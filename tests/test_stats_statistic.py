@@ -159,3 +159,14 @@ def test_bad_inputs_say_what_and_where() -> None:
         mean_statistic([1.0, np.nan])
     with pytest.raises(ValueError, match="example_ids"):
         mean_statistic([1.0, 2.0], example_ids=["a"])
+
+
+def test_all_zero_columns_are_skipped_without_changing_values() -> None:
+    # three classes: no confidence below 1/3, so the low bins are empty for every
+    # example and left out of the matrix product
+    y, _, probs = _data(n=200, seed=8)
+    stat = metric_statistic("rms_calibration_error", y, y_prob=probs, n_bins=15)
+    assert isinstance(stat, LinearStatistic)
+    assert len(stat._columns) < stat.contributions.shape[1]
+    w = np.random.default_rng(0).integers(0, 3, size=(5, 200)).astype(float)
+    np.testing.assert_allclose(stat.sums(w), w @ stat.contributions, rtol=1e-12, atol=1e-12)

@@ -251,7 +251,7 @@ def _resample_evaluator(stat: LinearStatistic) -> Callable[[np.ndarray], np.ndar
     n = float(stat.n)
 
     def evaluate(counts: np.ndarray) -> np.ndarray:
-        return stat.finalize(counts @ stat.contributions, np.full(counts.shape[0], n))
+        return stat.finalize(stat.sums(counts), np.full(counts.shape[0], n))
 
     return evaluate
 
@@ -553,11 +553,6 @@ def _preview(values: np.ndarray, k: int = 3) -> str:
     return shown + (", ..." if len(values) > k else "")
 
 
-def _duplicates(ids: np.ndarray) -> np.ndarray:
-    uniq, counts = np.unique(ids, return_counts=True)
-    return uniq[counts > 1]
-
-
 def align_pair(
     a: Statistic, b: Statistic, names: tuple[str, str] = ("a", "b")
 ) -> tuple[Statistic, Statistic, np.ndarray]:
@@ -602,16 +597,25 @@ def align_pair(
                 "same examples (give `example_ids` to align them)"
             )
         return a, b, np.arange(a.n)
+    same_order = ida.shape == idb.shape and np.array_equal(ida, idb)
+    sorts: list[np.ndarray] = []
     for ids, name in ((ida, na), (idb, nb)):
-        dup = _duplicates(ids)
-        if dup.size:
+        order = sorts[0] if same_order and sorts else np.argsort(ids, kind="stable")
+        ordered = ids[order]
+        repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+        if repeated.size:
+            dup = np.unique(repeated)
             raise ValueError(
                 f"Run {name!r} holds {dup.size} duplicated example id(s) (e.g. {_preview(dup)}); "
                 "each example must appear once"
             )
-    only_a = np.setdiff1d(ida, idb)
-    only_b = np.setdiff1d(idb, ida)
-    if only_a.size or only_b.size:
+        sorts.append(order)
+    if same_order:
+        return a, b, np.arange(a.n)  # already in one order: the common case
+    sort_a, sort_b = sorts
+    if ida.shape != idb.shape or not np.array_equal(ida[sort_a], idb[sort_b]):
+        only_a = np.setdiff1d(ida, idb)
+        only_b = np.setdiff1d(idb, ida)
         parts = []
         if only_a.size:
             parts.append(f"{only_a.size} only in {na!r} (e.g. {_preview(only_a)})")
@@ -620,13 +624,10 @@ def align_pair(
         raise ValueError(
             f"Runs {na!r} and {nb!r} do not hold the same example ids: " + "; ".join(parts)
         )
-    order_a = np.arange(a.n)
-    # position in b of each of a's ids
-    sorter = np.argsort(idb, kind="stable")
-    order_b = sorter[np.searchsorted(idb, ida, sorter=sorter)]
-    if np.array_equal(order_b, order_a):
-        return a, b, order_a
-    return a, b.take(order_b), order_a
+    # the example at a's row sort_a[k] is at b's row sort_b[k]
+    order_b = np.empty(a.n, dtype=np.intp)
+    order_b[sort_a] = sort_b
+    return a, b.take(order_b), np.arange(a.n)
 
 
 def _paired_evaluator(

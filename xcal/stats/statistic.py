@@ -155,9 +155,23 @@ class LinearStatistic(Statistic):
         self.name = name
         self.kind = kind
         self._with_ids(None if example_ids is None else np.asarray(example_ids))
+        # Columns that are zero for every example (bins no confidence falls in, such
+        # as the bins below 1/3 for three classes) add nothing: leave them out of
+        # the matrix product, which costs in proportion to the number of columns.
+        self._columns = np.flatnonzero(np.any(m != 0, axis=0))
+        self._dense = len(self._columns) == m.shape[1]
+        self._compact = m if self._dense else np.ascontiguousarray(m[:, self._columns])
+
+    def sums(self, weights: np.ndarray) -> np.ndarray:
+        """Weighted sums ``weights @ contributions``, shape ``(c, K)``."""
+        if self._dense:
+            return weights @ self._compact
+        out = np.zeros((weights.shape[0], self.contributions.shape[1]))
+        out[:, self._columns] = weights @ self._compact
+        return out
 
     def on_weights(self, weights: np.ndarray) -> np.ndarray:
-        return self.finalize(weights @ self.contributions, weights.sum(axis=1))
+        return self.finalize(self.sums(weights), weights.sum(axis=1))
 
     def estimate(self) -> float:
         sums = self.contributions.sum(axis=0, keepdims=True)
