@@ -298,11 +298,14 @@ def write_report(
     lines += ["", "## Tables", ""]
     if tables:
         lines.append(
-            "Each needs `\\usepackage{booktabs}` and `\\usepackage{siunitx}`; "
-            "[`tables/preview.tex`](tables/preview.tex) includes them all."
+            "Each needs `\\usepackage{booktabs}` and `\\usepackage{siunitx}` in the preamble."
         )
         lines.append("")
         lines += [f"- [`tables/{t.name}.tex`](tables/{t.name}.tex): {t.caption}" for t in tables]
+        lines.append(
+            "- [`tables/preview.tex`](tables/preview.tex): a document that includes every "
+            "table above (`pdflatex preview.tex` in that folder)."
+        )
     else:
         lines.append("(none: no data for any table)")
     lines += ["", "## Figures", ""]

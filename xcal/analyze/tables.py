@@ -186,8 +186,13 @@ def recalibration_table(
     perturbation: str = "none",
     severity: float = 0.0,
     systems: Sequence[str] | None = None,
+    systems_per_table: int = 2,
 ) -> list[LatexTable]:
-    """Raw vs English-fitted vs self-fitted temperature, per language, one table per task."""
+    """Raw vs English-fitted vs self-fitted temperature, per language.
+
+    One table per task and group of ``systems_per_table`` systems (three
+    columns each), so that a table fits the width of a page.
+    """
     info = metric_info(metric)
     rows = select(results, comparison="value", metric=metric, perturbation=perturbation)
     rows = rows[np.isclose(rows["severity"].to_numpy(float), severity)]
@@ -201,32 +206,38 @@ def recalibration_table(
         part = part.assign(
             variant_label=part["variant"].map(_VARIANT_LABELS).fillna(part["variant"])
         )
-        name = _slug("recalibration", metric, task)
-        caption = (
-            f"{info.label}{unit} on {task} before and after temperature scaling (TS): "
-            f"fitted on English and applied to every language (zero-shot), or fitted on "
-            f"each language itself (upper reference). Fitting and evaluation examples are disjoint."
-        )
-        tables.append(
-            table_from_frame(
-                part,
-                rows=["language"],
-                columns=["system", "variant_label"],
-                p_value=None,
-                best="max" if info.higher_is_better else "min",
-                best_within="row",
-                scale=scale,
-                digits=1 if scale == 100.0 else 3,
-                caption=caption,
-                label=f"tab:{name}",
-                name=name,
-                row_names=["Language"],
-                orders={
-                    "language": language_order(part["language"]),
-                    "variant_label": list(_VARIANT_LABELS.values()),
-                },
+        names = sorted(part["system"].unique())
+        groups = [names[i : i + systems_per_table] for i in range(0, len(names), systems_per_table)]
+        for k, group in enumerate(groups):
+            sub = part[part["system"].isin(group)]
+            suffix = f"_part{k + 1}" if len(groups) > 1 else ""
+            name = _slug("recalibration", metric, task) + suffix
+            caption = (
+                f"{info.label}{unit} on {task} before and after temperature scaling (TS): "
+                f"fitted on English and applied to every language (zero-shot), or fitted on "
+                f"each language itself (upper reference). Fitting and evaluation examples are "
+                f"disjoint."
             )
-        )
+            tables.append(
+                table_from_frame(
+                    sub,
+                    rows=["language"],
+                    columns=["system", "variant_label"],
+                    p_value=None,
+                    best="max" if info.higher_is_better else "min",
+                    best_within="row",
+                    scale=scale,
+                    digits=1 if scale == 100.0 else 3,
+                    caption=caption,
+                    label=f"tab:{name}",
+                    name=name,
+                    row_names=["Language"],
+                    orders={
+                        "language": language_order(sub["language"]),
+                        "variant_label": list(_VARIANT_LABELS.values()),
+                    },
+                )
+            )
     return tables
 
 

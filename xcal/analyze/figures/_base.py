@@ -52,7 +52,6 @@ PAPER_RC: dict[str, Any] = {
     "legend.fontsize": 7,
     "figure.dpi": 150,
     "savefig.dpi": 300,
-    "savefig.bbox": "tight",
     "pdf.fonttype": 42,
     "ps.fonttype": 42,
     "axes.spines.top": False,
@@ -94,7 +93,11 @@ def color_for(index: int) -> str:
 
 
 def new_axes(
-    nrows: int = 1, ncols: int = 1, *, panel_size: tuple[float, float] = (3.2, 2.6)
+    nrows: int = 1,
+    ncols: int = 1,
+    *,
+    panel_size: tuple[float, float] = (3.2, 2.6),
+    share: bool = False,
 ) -> tuple[Figure, np.ndarray]:
     """A figure with a ``nrows x ncols`` array of axes, sized per panel.
 
@@ -109,6 +112,8 @@ def new_axes(
         figsize=(panel_size[0] * ncols, panel_size[1] * nrows),
         squeeze=False,
         layout="constrained",
+        sharex=share,
+        sharey=share,
     )
     return fig, axes
 
@@ -147,7 +152,7 @@ class Display:
         path: str | os.PathLike[str],
         *,
         formats: tuple[str, ...] = ("pdf", "png"),
-        dpi: int = 200,
+        dpi: int = 150,
         close: bool = False,
     ) -> list[Path]:
         """Write the figure atomically as ``path.<format>`` for each format.
@@ -167,9 +172,7 @@ class Display:
             buffer = io.BytesIO()
             # metadata without dates keeps the files byte-identical across runs.
             metadata = {"CreationDate": None} if fmt == "pdf" else {"Software": None}
-            self.figure_.savefig(
-                buffer, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata
-            )
+            self.figure_.savefig(buffer, format=fmt, dpi=dpi, metadata=metadata)
             written.append(atomic_write_bytes(stem.with_suffix(f".{fmt}"), buffer.getvalue()))
         if close:
             import matplotlib.pyplot as plt

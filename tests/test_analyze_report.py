@@ -1,0 +1,250 @@
+"""The report folder: every number, table and figure written, listed, compilable, and showing what was planted.
+
+The store has three systems on three languages, clean and under a
+perturbation at two severities, plus a retrieval task over languages of
+several resource classes. ``inter`` is overconfident in Swahili only (logits
+x3). B = 300 resamples: after Holm over 9 tests the smallest adjusted p-value
+is 9/301, so a planted effect can reach significance; n = 800 (400 evaluated)
+gives the planted effect about five standard errors. ``ece_mass`` is left out
+(the slowest metric to bootstrap; tested in test_analyze.py) to keep this fast.
+"""
+
+from __future__ import annotations
+
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+from test_latex import compile_tables, overfull_boxes
+
+from xcal.analyze import analyze_store, read_results
+from xcal.analyze.synthetic import SyntheticSystem, add_synthetic_retrieval, make_synthetic_store
+
+# Writes a dozen PDF and PNG figures: about a minute on a busy 2-core machine.
+pytestmark = pytest.mark.slow
+
+LANGUAGES = ("en", "de", "sw")
+CONDITIONS = (("none", 0.0), ("word_shuffle", 0.3), ("word_shuffle", 0.6))
+
+
+def _inter(language: str, perturbation: str, severity: float) -> float:
+    return 3.0 if language == "sw" else 1.0
+
+
+SYSTEMS = (
+    SyntheticSystem("baseline"),
+    SyntheticSystem("inter", logit_scale=_inter, intermediate_tasks=("pawsx",)),
+    SyntheticSystem("inter_qa", intermediate_tasks=("tydiqa",)),
+    SyntheticSystem("inter_copa", intermediate_tasks=("xcopa",)),
+)
+DISTANCES = pd.DataFrame(
+    {
+        "task_a": ["pawsx", "tydiqa", "xcopa"],
+        "task_b": ["xnli"] * 3,
+        "measure": ["textemb"] * 3,
+        "distance": [0.2, 0.5, 0.4],
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    store = make_synthetic_store(
+        root / "store", systems=SYSTEMS, languages=LANGUAGES, conditions=CONDITIONS, n_examples=800
+    )
+    add_synthetic_retrieval(
+        store,
+        systems=SYSTEMS[:2],
+        languages=["en", "de", "sw", "yo", "ta"],
+        n_examples=200,
+        temperature=0.05,
+    )
+    out = root / "out"
+    result = analyze_store(
+        store,
+        baseline="baseline",
+        out=out,
+        n_boot=300,
+        seed=0,
+        task_distances=DISTANCES,
+        retrieval_temperature=0.05,
+        metrics=["accuracy", "ece", "mce", "classwise_ece", "brier", "nll", "aurc", "confidence"],
+        progress=False,
+    )
+    plt.close("all")
+    return store, result, out
+
+
+def test_index_lists_every_file_with_a_caption(report):
+    _, _, out = report
+    index = (out / "index.md").read_text()
+    listed = re.findall(r"\[`([^`]+)`\]\(([^)]+)\)", index)
+    assert all(label == target for label, target in listed)
+    listed_files = {target for _, target in listed}
+    on_disk = {
+        str(p.relative_to(out))
+        for p in out.rglob("*")
+        if p.is_file() and ".cache" not in p.parts and p.suffix != ".png" and p.name != "index.md"
+    }
+    assert on_disk == listed_files
+    for target in listed_files:
+        line = next(line for line in index.splitlines() if f"]({target})" in line)
+        assert len(line.split(":", 1)[1].strip()) > 20, line  # a caption, not just a link
+    # every pdf figure has its png
+    for pdf in (out / "figures").glob("*.pdf"):
+        assert pdf.read_bytes().startswith(b"%PDF")
+        assert pdf.with_suffix(".png").read_bytes().startswith(b"\x89PNG")
+    assert len(list((out / "figures").glob("*.pdf"))) >= 7
+    assert (out / ".cache" / "cells").is_dir()
+
+
+def test_results_files_round_trip(report):
+    _, result, out = report
+    for path in (out, out / "results.csv"):
+        frame = read_results(path)
+        assert len(frame) == len(result.results)
+        pd.testing.assert_frame_equal(
+            frame[["system", "language", "metric", "variant", "estimate"]],
+            result.results[["system", "language", "metric", "variant", "estimate"]],
+            check_exact=False,
+            rtol=1e-9,
+        )
+    reliability = pd.read_parquet(out / "reliability.parquet")
+    assert set(reliability["variant"]) == {"raw", "ts_en", "ts_self"}
+    assert (
+        reliability.groupby(
+            ["system", "task", "language", "perturbation", "severity", "variant"]
+        ).size()
+        == 15
+    ).all()
+
+
+def test_every_table_compiles_with_pdflatex_and_fits_the_page(report, tmp_path):
+    _, _, out = report
+    tables = sorted(p for p in (out / "tables").glob("*.tex") if p.name != "preview.tex")
+    names = {p.stem for p in tables}
+    assert {
+        "delta_ece_raw_inter_xnli",
+        "ece_raw_xnli_clean",
+        "recalibration_ece_xnli_part1",
+        "resource_ece_raw_tatoeba",
+        "gain_vs_task_distance",
+    } <= names
+    log = compile_tables(tables, tmp_path)
+    assert overfull_boxes(log) == []
+
+
+def _cells(tex: str, language: str) -> list[str]:
+    line = next(line for line in tex.splitlines() if line.startswith(f"{language} &"))
+    return [cell.strip() for cell in line.rstrip("\\ ").split("&")[1:]]
+
+
+def test_delta_table_shows_the_planted_difference_and_nothing_else(report):
+    _, result, out = report
+    tex = (out / "tables" / "delta_ece_raw_inter_xnli.tex").read_text()
+    # columns: clean, word_shuffle 0.3, word_shuffle 0.6
+    assert "{clean} & {word\\_shuffle 0.3} & {word\\_shuffle 0.6}" in tex
+    for cell in _cells(tex, "sw"):
+        assert "$^{*" in cell, cell  # significant in every condition
+        assert float(re.search(r"(-?\d+\.\d) \\pm", cell).group(1)) > 5  # points of ECE
+    for language in ("en", "de"):
+        assert all("$^{" not in cell for cell in _cells(tex, language)), language
+    # and the numbers are the results' (x100, one decimal)
+    row = result.select(
+        task="xnli",
+        system="inter",
+        comparison="difference",
+        metric="ece",
+        variant="raw",
+        language="sw",
+        perturbation="none",
+    ).iloc[0]
+    assert (
+        f"{row.estimate * 100:.1f} \\pm {(row.ci_high - row.ci_low) * 50:.1f}"
+        in _cells(tex, "sw")[0]
+    )
+    # the systems without a planted effect have no significant cell at all
+    for system in ("inter_qa", "inter_copa"):
+        other = (out / "tables" / f"delta_ece_raw_{system}_xnli.tex").read_text()
+        assert "$^{*" not in other.split("\\midrule")[1]
+
+
+def test_resource_class_table_groups_languages(report):
+    _, _, out = report
+    tex = (out / "tables" / "resource_ece_raw_tatoeba.tex").read_text()
+    # en, de: class 5; ta: 3; sw, yo: 2 (Joshi et al. 2020)
+    rows = [
+        line.split("&")[0].strip() for line in tex.split("\\midrule")[1].splitlines() if "&" in line
+    ]
+    assert rows == ["5 (2 lang.)", "3 (1 lang.)", "2 (2 lang.)"]
+
+
+def test_report_is_not_redrawn_when_nothing_changed(report):
+    _, result, out = report
+    stamp = {p: p.stat().st_mtime_ns for p in (out / "figures").glob("*.pdf")}
+    result.write_report(out)
+    assert {p: p.stat().st_mtime_ns for p in (out / "figures").glob("*.pdf")} == stamp
+
+
+# ------------------------------------------------------------------ figures: content, not existence
+
+
+@pytest.fixture(scope="module")
+def figures(report):
+    _, result, _ = report
+    drawn = result.figures()
+    yield drawn
+    plt.close("all")
+
+
+def test_reliability_grid_is_languages_by_systems(figures):
+    disp = figures["reliability_xnli"]
+    assert disp.axes_.shape == (3, 4)
+    assert [disp.axes_[0, j].get_title() for j in range(4)] == [
+        "baseline",
+        "inter",
+        "inter_copa",
+        "inter_qa",
+    ]
+    assert [disp.axes_[i, 0].get_ylabel().split("\n")[0] for i in range(3)] == ["en", "de", "sw"]
+    assert all(disp.axes_[2, j].get_xlabel() == "Confidence (%)" for j in range(4))
+    assert "reliability_tatoeba" in figures
+
+
+def test_forest_plot_has_a_row_per_language_and_the_planted_effect_away_from_zero(figures):
+    disp = figures["forest_ece_xnli"]
+    assert [t.get_text() for t in disp.ax_.get_yticklabels()] == ["en", "de", "sw"]
+    assert disp.ax_.get_xlabel() == "ΔECE vs baseline (points)"
+    sw = disp.frame[(disp.frame["label"] == "sw") & (disp.frame["group"] == "inter")].iloc[0]
+    assert sw.ci_low > 0 and sw.p_adjusted < 0.05
+
+
+def test_heatmaps_and_severity_curves(figures):
+    heat = figures["heatmap_ece_inter_xnli"]
+    assert heat.matrix.shape == (3, 3)
+    assert list(heat.matrix.columns) == ["clean", "word_shuffle 0.3", "word_shuffle 0.6"]
+    assert heat.matrix.loc["sw", "clean"] > heat.matrix.loc["en", "clean"] + 5  # planted, in points
+    severity = figures["severity_xnli"]
+    assert severity.axes_.shape == (1, 1)
+    assert len(severity.ax_.get_lines()) == 4 * 2  # four systems x (accuracy, confidence)
+    # accuracy falls as severity grows (the separation shrinks with severity)
+    acc = (
+        severity.frame[severity.frame["system"] == "baseline"]
+        .sort_values("severity")["accuracy"]
+        .to_numpy()
+    )
+    assert acc[0] > acc[-1]
+
+
+def test_gain_vs_distance_has_one_point_per_system(figures):
+    disp = figures["gain_vs_distance_ece"]
+    assert len(disp.frame) == 3
+    assert sorted(disp.frame["distance"]) == pytest.approx([0.2, 0.4, 0.5])
+    assert disp.ax_.get_xlabel() == "Task distance (intermediate to target)"
+    assert disp.ax_.get_ylabel() == "ECE reduction vs baseline (points)"
