@@ -233,6 +233,79 @@ def test_bad_paths_and_kinds(tiny, tmp_path: Path) -> None:
         load_model_and_tokenizer("bundled:no-such-model")
 
 
+def _truncate_weights(p: Path) -> None:
+    data = (p / "model.safetensors").read_bytes()
+    (p / "model.safetensors").write_bytes(data[: len(data) // 2])
+
+
+def _edit_config(**changes):
+    def edit(p: Path) -> None:
+        config = json.loads((p / "config.json").read_text())
+        config.update(changes)
+        (p / "config.json").write_text(json.dumps(config))
+
+    return edit
+
+
+def _remove_tokenizer(p: Path) -> None:
+    (p / "tokenizer.json").unlink()
+    (p / "tokenizer_config.json").unlink()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (_truncate_weights, r"cannot load weights: SafetensorError"),
+        (
+            lambda p: (p / "model.safetensors").write_bytes(b"\0" * 100),
+            r"cannot load weights: SafetensorError",
+        ),
+        (
+            lambda p: (p / "tokenizer.json").write_text("{broken"),
+            r"cannot load its tokenizer: JSONDecodeError",
+        ),
+        (_edit_config(hidden_size="big"), r"cannot read its config: .*hidden_size"),
+        (
+            _edit_config(hidden_size=64),
+            r"cannot load weights: (?s:.*)embeddings.word_embeddings.weight +\| MISMATCH",
+        ),
+        (_edit_config(model_type="no-such-arch"), r"cannot read its config: .*no-such-arch"),
+        (
+            lambda p: (p / "config.json").write_text("[1, 2]"),
+            r"config\.json: expected a JSON object, got list",
+        ),
+        (
+            lambda p: (p / "config.json").write_bytes(b'{"model_type": "bert\xe9"}'),
+            r"config\.json: cannot read JSON",
+        ),
+        (_remove_tokenizer, r"tokenizer has no vocabulary beyond special tokens"),
+    ],
+    ids=[
+        "truncated",
+        "garbage",
+        "tokenizer-json",
+        "field-type",
+        "shape",
+        "model-type",
+        "not-object",
+        "encoding",
+        "no-tokenizer",
+    ],
+)
+def test_broken_checkpoints_give_a_model_load_error(tiny, tmp_path: Path, mutate, message) -> None:
+    ckpt = _copy(tiny["bert"], tmp_path / "broken")
+    mutate(ckpt)
+    with pytest.raises(ModelLoadError, match=message) as info:
+        load_model_and_tokenizer(ckpt, task_kind="retrieval")
+    assert str(ckpt) in str(info.value)
+
+
+def test_hub_id_offline_is_a_clear_error(monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError, match="cannot find model 'xcal-test/no-such-model'"):
+        load_model_and_tokenizer("xcal-test/no-such-model")
+
+
 # ------------------------------------------------------------------------------- safety
 
 

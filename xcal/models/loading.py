@@ -25,7 +25,7 @@ import hashlib
 import json
 import logging
 import os
-import pickle
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -305,6 +305,25 @@ def _max_length(config: Any, tokenizer: Any) -> int:
     return min(limits) if limits else 512
 
 
+class _CapturedLog(logging.Handler):
+    """Keeps transformers' log records from one load (for an error message)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def text(self) -> str:
+        # Drop the ANSI colour codes of transformers' report table.
+        return re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(r.getMessage() for r in self.records))
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
 # ----------------------------------------------------------------------------- loading
 
 
@@ -423,12 +442,15 @@ def load_model_and_tokenizer(
     dtype_name = resolve_dtype(dtype)
     torch_dtype = getattr(torch, dtype_name)
 
+    # Past our own checks, any failure inside transformers, safetensors or torch
+    # on a user's checkpoint (truncated file, bad field type, ...) becomes one
+    # ModelLoadError naming the model, with the original exception chained.
     try:
         config = transformers.AutoConfig.from_pretrained(
             source, trust_remote_code=trust_remote_code
         )
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelLoadError(f"{name}: cannot read its config: {exc}") from exc
+    except Exception as exc:
+        raise ModelLoadError(f"{name}: cannot read its config: {_describe(exc)}") from exc
     architecture = architecture_family(config)
 
     extra: dict[str, Any] = {}
@@ -453,11 +475,13 @@ def load_model_and_tokenizer(
             "%s: no safetensors weights; reading pytorch_model.bin with torch.load(weights_only=True)",
             name,
         )
-    # transformers logs its own load report as a warning; ours below says the
-    # same in one line, and says that a random head is untrained.
+    # transformers logs its own load report as a warning; it is kept for the
+    # error message if loading fails, and otherwise replaced by our one-line
+    # summary below (which also says that a random head is untrained).
+    captured = _CapturedLog()
     hf_logging = transformers.utils.logging
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
+    hf_logging.disable_default_handler()
+    hf_logging.add_handler(captured)
     try:
         # Seeded so a fresh head is the same on every load (restarted runs reproduce logits).
         with torch.random.fork_rng(devices=[]):
@@ -471,16 +495,30 @@ def load_model_and_tokenizer(
                 output_loading_info=True,
                 **extra,
             )
-    except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as exc:
-        raise ModelLoadError(f"{name}: cannot load weights: {exc}") from exc
+    except Exception as exc:
+        report = captured.text()
+        raise ModelLoadError(
+            f"{name}: cannot load weights: {_describe(exc)}" + (f"\n{report}" if report else "")
+        ) from exc
     finally:
-        hf_logging.set_verbosity(verbosity)
+        hf_logging.remove_handler(captured)
+        hf_logging.enable_default_handler()
+    for record in captured.records:
+        if "LOAD REPORT" not in record.getMessage():
+            logger.warning("%s: transformers: %s", name, record.getMessage())
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(
             source, trust_remote_code=trust_remote_code
         )
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelLoadError(f"{name}: cannot load its tokenizer: {exc}") from exc
+    except Exception as exc:
+        raise ModelLoadError(f"{name}: cannot load its tokenizer: {_describe(exc)}") from exc
+    if len(tokenizer) <= len(set(tokenizer.all_special_ids)):
+        # transformers builds an empty vocabulary when the tokenizer files are
+        # missing: every word would silently become <unk>.
+        raise ModelLoadError(
+            f"{name}: its tokenizer has no vocabulary beyond special tokens "
+            "(tokenizer.json, or vocab files and tokenizer_config.json, missing?)"
+        )
 
     unused = info.get("unexpected_keys") or ()
     if unused:
