@@ -1,0 +1,1 @@
+"""The offline mini-experiment behind ``make demo`` (see README, "The experiment")."""

@@ -1,0 +1,209 @@
+"""A small fine-tuning recipe for the demo: top layers and a head, on CPU, in minutes.
+
+This is not a training framework. It exists so that the offline demo has real
+systems to compare: a baseline fine-tuned on English XNLI only, and variants
+first fine-tuned on an English intermediate task and then on the same English
+XNLI part (the intermediate-task recipe of Phang et al. 2020, scaled down).
+Every result is a normal transformers checkpoint (safetensors) that
+``xcal infer`` loads like any other model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+TRAINING_INFO = "xcal_training.json"
+
+
+@dataclass(frozen=True)
+class PairData:
+    """Sentence pairs with integer labels: what every demo training stage sees."""
+
+    text_a: Sequence[str]
+    text_b: Sequence[str]
+    labels: Sequence[int]
+    label_names: tuple[str, ...]  # written to the config's id2label, so runners map columns
+    name: str  # the task's name, recorded in the checkpoint
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+    def __post_init__(self) -> None:
+        n = len(self.labels)
+        if len(self.text_a) != n or len(self.text_b) != n:
+            raise ValueError(
+                f"{self.name}: text_a, text_b and labels differ in length "
+                f"({len(self.text_a)}, {len(self.text_b)}, {n})"
+            )
+        if n == 0:
+            raise ValueError(f"{self.name}: no training examples")
+        bad = [i for i, y in enumerate(self.labels) if not 0 <= y < self.num_labels]
+        if bad:
+            raise ValueError(
+                f"{self.name}: label out of range [0, {self.num_labels}) at row {bad[0]}"
+            )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of one fine-tuning stage."""
+
+    trainable_layers: int = 4  # top encoder layers that learn; the rest stays frozen
+    epochs: int = 2
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    head_learning_rate: float = 1e-3
+    max_length: int = 128
+    seed: int = 0
+
+
+def fine_tune(
+    base: str | os.PathLike[str],
+    data: PairData,
+    out: str | os.PathLike[str],
+    config: TrainConfig = TrainConfig(),
+    *,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> Path:
+    """Fine-tune ``base`` on ``data`` and save a checkpoint at ``out``.
+
+    The classification head is new whenever the base has another number of
+    labels (an intermediate task's head is replaced by the target task's).
+    The checkpoint is written to a temporary folder and renamed into place,
+    so ``out`` either holds a complete checkpoint or does not exist.
+
+    Parameters
+    ----------
+    base : path
+        A transformers checkpoint folder (the bundled encoder, or the output
+        of an earlier stage).
+    data : PairData
+        The training pairs.
+    out : path
+        Where the fine-tuned checkpoint goes.
+    config : TrainConfig
+        Hyper-parameters; ``config.seed`` fixes shuffling and head init.
+    progress : callable, optional
+        Called as ``progress(step, total_steps, loss)`` after every step.
+
+    Returns
+    -------
+    Path
+        ``out``.
+    """
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    out = Path(out)
+    base = Path(base)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base,
+        num_labels=data.num_labels,
+        ignore_mismatched_sizes=True,  # a previous stage's head has another shape
+        use_safetensors=True,
+    )
+    model.config.id2label = dict(enumerate(data.label_names))
+    model.config.label2id = {name: i for i, name in enumerate(data.label_names)}
+    _freeze_lower_layers(model, config.trainable_layers)
+    head_params = [p for n, p in model.named_parameters() if p.requires_grad and _is_head(n)]
+    body_params = [p for n, p in model.named_parameters() if p.requires_grad and not _is_head(n)]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": body_params, "lr": config.learning_rate},
+            {"params": head_params, "lr": config.head_learning_rate},
+        ],
+        weight_decay=0.01,
+    )
+    n = len(data.labels)
+    steps_per_epoch = -(-n // config.batch_size)
+    total = steps_per_epoch * config.epochs
+    labels = torch.as_tensor(np.asarray(data.labels, dtype=np.int64))
+    model.train()
+    step = 0
+    for _ in range(config.epochs):
+        order = rng.permutation(n)
+        for start in range(0, n, config.batch_size):
+            idx = order[start : start + config.batch_size]
+            batch = tokenizer(
+                [data.text_a[i] for i in idx],
+                [data.text_b[i] for i in idx],
+                truncation=True,
+                max_length=config.max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            loss = model(**batch, labels=labels[idx]).loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            if progress is not None:
+                progress(step, total, loss.item())
+    model.eval()
+
+    info = {
+        "base": str(base),
+        "task": data.name,
+        "num_labels": data.num_labels,
+        "n_train": n,
+        "config": asdict(config),
+        "stages": [*_previous_stages(base), data.name],
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / TRAINING_INFO).write_text(json.dumps(info, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def training_stages(checkpoint: str | os.PathLike[str]) -> list[str]:
+    """The tasks a demo checkpoint was fine-tuned on, in order ([] if unknown)."""
+    return _previous_stages(Path(checkpoint))
+
+
+def _previous_stages(checkpoint: Path) -> list[str]:
+    info = checkpoint / TRAINING_INFO
+    if not info.is_file():
+        return []
+    stages = json.loads(info.read_text()).get("stages", [])
+    return [str(s) for s in stages]
+
+
+def _is_head(name: str) -> bool:
+    return name.startswith("classifier") or ".pooler." in name or name.startswith("pooler")
+
+
+def _freeze_lower_layers(model: object, trainable_layers: int) -> None:
+    """Freeze embeddings and all but the top ``trainable_layers`` encoder layers."""
+    base = model.base_model  # type: ignore[attr-defined]
+    layers = base.encoder.layer
+    if not 0 <= trainable_layers <= len(layers):
+        raise ValueError(
+            f"Expected `trainable_layers` in [0, {len(layers)}], got {trainable_layers}"
+        )
+    for param in base.embeddings.parameters():
+        param.requires_grad = False
+    for layer in layers[: len(layers) - trainable_layers]:
+        for param in layer.parameters():
+            param.requires_grad = False
