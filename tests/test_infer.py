@@ -30,6 +30,17 @@ TEXTS = [
 SECOND = [t[::-1] for t in TEXTS]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread() -> Any:
+    """One intra-op thread: on a shared 2-core machine, more threads mostly wait on each other."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from xcal.models.tiny import make_tiny_model

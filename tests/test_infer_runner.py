@@ -32,6 +32,17 @@ from xcal.store import open_store
 pytestmark = pytest.mark.filterwarnings("ignore:.*placeholders:UserWarning")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread() -> Any:
+    """One intra-op thread: on a shared 2-core machine, more threads mostly wait on each other."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     from xcal.models.tiny import make_tiny_model
@@ -419,3 +430,22 @@ def test_warnings_do_not_leak(xtreme_dir: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         get_task("xnli").load(xtreme_dir, "de")
+
+
+def test_example_range(tiny: dict[str, str], xtreme_dir: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    grid = Grid((ModelSpec(tiny["cls"]),), (TaskSpec("xnli", ("de", "en"), examples="100:110"),))
+    results = _run(grid, store, xtreme_dir)
+    assert [r.status for r in results] == ["written", "written"]
+    s = open_store(store)
+    runs = s.runs()
+    assert set(runs.split) == {"dev[100:110]"}
+    ids = list(s.load_classification(runs.run_id[0]).example_ids)
+    assert ids == [f"xnli-dev-{i:06d}" for i in range(100, 110)]
+    with pytest.raises(GridError, match="start < stop"):
+        TaskSpec("xnli", examples="10:5")
+    with pytest.raises(GridError, match="'start:stop'"):
+        TaskSpec("xnli", examples="first-ten")
+    late = Grid((ModelSpec(tiny["cls"]),), (TaskSpec("xnli", ("de",), examples="5000:"),))
+    with pytest.raises(InferInputError, match="starts at 5000 but de has 2490 examples"):
+        _run(late, store, xtreme_dir)

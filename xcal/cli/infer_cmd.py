@@ -111,6 +111,9 @@ def infer(
             "--overwrite", help="Replace stored runs whose inputs changed (else an error)."
         ),
     ] = False,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads for torch (default: torch's choice).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Run models over a grid of tasks x languages x perturbations into a prediction store.
@@ -137,7 +140,7 @@ def infer(
     err = Console(stderr=True)
 
     def fail(message: str) -> NoReturn:
-        err.print(f"[red]error:[/red] {message}", highlight=False)
+        err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
 
     try:
@@ -191,6 +194,7 @@ def infer(
             top_k=top_k or settings.get("top_k", 10),
             qa=QASettings(**qa_settings),
             overwrite=overwrite or bool(settings.get("overwrite", False)),
+            threads=threads if threads is not None else settings.get("threads"),
         )
         shard_pair = parse_shard(shard)
         root = data_dir or settings.get("data_dir")
@@ -232,5 +236,9 @@ def infer(
     if counts["failed"]:
         for r in results:
             if r.status == "failed":
-                err.print(f"[red]failed:[/red] {r.cell.describe()}: {r.error}", highlight=False)
+                err.print(
+                    f"[red]failed:[/red] {r.cell.describe()}: {r.error}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
         raise typer.Exit(1)

@@ -170,11 +170,45 @@ def check_perturbations(specs: Iterable[PerturbationSpec]) -> None:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A task of a grid: its languages (None = every language in the data) and split."""
+    """A task of a grid: languages (None = every language in the data), split, example range.
+
+    ``examples`` is a Python-style slice ``"start:stop"`` of each language's
+    examples in file order, e.g. ``"1000:1500"``: on parallel data (XNLI,
+    PAWS-X, XQuAD) the same range is the same examples in every language, so
+    training, calibration and evaluation can use disjoint line ranges. A
+    range is part of the stored split name (``dev[1000:1500]``), so different
+    ranges are different runs.
+
+    Examples
+    --------
+    >>> TaskSpec("xnli", ("de",), examples="1000:1500").example_range
+    (1000, 1500)
+    """
 
     name: str
     languages: tuple[str, ...] | None = None
     split: str | None = None
+    examples: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.languages is not None:
+            object.__setattr__(self, "languages", tuple(self.languages))
+        if self.examples is not None:
+            m = re.fullmatch(r"\s*(\d*)\s*:\s*(\d*)\s*", str(self.examples))
+            start = int(m.group(1)) if m and m.group(1) else 0
+            stop = int(m.group(2)) if m and m.group(2) else None
+            if not m or (stop is not None and stop <= start):
+                raise GridError(
+                    f"task {self.name}: examples must be 'start:stop' with start < stop "
+                    f"(either may be empty), got {self.examples!r}"
+                )
+
+    @property
+    def example_range(self) -> tuple[int, int | None] | None:
+        if self.examples is None:
+            return None
+        a, _, b = str(self.examples).partition(":")
+        return (int(a) if a.strip() else 0, int(b) if b.strip() else None)
 
 
 @dataclass(frozen=True)
@@ -186,10 +220,19 @@ class Cell:
     split: str
     language: str
     perturbation: PerturbationSpec
+    example_range: tuple[int, int | None] | None = None
+
+    @property
+    def split_label(self) -> str:
+        """The split as stored: ``dev``, or ``dev[1000:1500]`` for an example range."""
+        if self.example_range is None:
+            return self.split
+        start, stop = self.example_range
+        return f"{self.split}[{start}:{'' if stop is None else stop}]"
 
     def describe(self) -> str:
         return (
-            f"{self.model.store_name} | {self.task}/{self.split} | {self.language} | "
+            f"{self.model.store_name} | {self.task}/{self.split_label} | {self.language} | "
             f"{self.perturbation.label}"
         )
 
@@ -228,7 +271,7 @@ class Grid:
         from xcal.tasks import get_task
 
         check_perturbations(self.perturbations)
-        resolved: list[tuple[str, str, list[str]]] = []
+        resolved: list[tuple[str, str, list[str], Any]] = []
         for t in self.tasks:
             task = get_task(t.name)
             split = task.check_split(t.split)
@@ -239,15 +282,17 @@ class Grid:
             else:
                 langs = list(dict.fromkeys(t.languages))
                 task.check_languages(data_dir, langs, split)
-            resolved.append((task.name, split, langs))
+            resolved.append((task.name, split, langs, t.example_range))
         cells = [
-            Cell(model, task_name, split, lang, pert)
+            Cell(model, task_name, split, lang, pert, rng)
             for model in self.models
-            for task_name, split, langs in resolved
+            for task_name, split, langs, rng in resolved
             for lang in langs
             for pert in self.perturbations
         ]
-        keys = [(c.model.store_name, c.task, c.split, c.language, c.perturbation) for c in cells]
+        keys = [
+            (c.model.store_name, c.task, c.split_label, c.language, c.perturbation) for c in cells
+        ]
         if len(set(keys)) != len(keys):
             raise GridError("the grid lists the same cell twice (a task or perturbation repeated)")
         return cells
@@ -288,7 +333,7 @@ def shard_cells(cells: Sequence[Cell], shard: tuple[int, int]) -> list[Cell]:
 _CONFIG_KEYS = {
     "models", "model", "tasks", "task", "languages", "perturbations", "seeds", "split",
     "store", "data_dir", "batch_tokens", "dtype", "device", "limit", "top_k", "overwrite",
-    "allow_new_head", "max_length", "qa",
+    "allow_new_head", "max_length", "qa", "threads",
 }  # fmt: skip
 
 
@@ -395,6 +440,7 @@ def grid_from_dict(
                 str(entry["name"]),
                 tuple(str(x) for x in langs) if langs is not None else None,
                 entry.get("split", split),
+                entry.get("examples"),
             )
         )
 

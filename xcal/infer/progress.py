@@ -112,7 +112,7 @@ def summary_table(results: Sequence[CellResult]) -> Any:
         timed = r.status == "written"
         table.add_row(
             c.model.store_name,
-            f"{c.task}/{c.split}",
+            f"{c.task}/{c.split_label}",
             c.language,
             c.perturbation.label,
             f"[{style[r.status]}]{r.status}[/{style[r.status]}]",

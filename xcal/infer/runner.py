@@ -60,7 +60,8 @@ class RunOptions:
     keeps the first N examples of every cell (and, for Tatoeba, the first N
     candidates, so the pairs stay pairs); ``top_k`` candidates are stored per
     retrieval query; ``qa`` sets windows and span extraction (its
-    ``max_length`` is capped by the model's).
+    ``max_length`` is capped by the model's); ``threads`` sets torch's CPU
+    threads (default: torch's choice; 1 helps on oversubscribed shared nodes).
     """
 
     batch_tokens: int = 16384
@@ -70,8 +71,13 @@ class RunOptions:
     top_k: int = 10
     qa: QASettings = field(default_factory=QASettings)
     overwrite: bool = False
+    threads: int | None = None
 
     def __post_init__(self) -> None:
+        if self.threads is not None and (
+            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
+        ):
+            raise GridError(f"threads must be a positive int, got {self.threads!r}")
         if (
             isinstance(self.batch_tokens, bool)
             or not isinstance(self.batch_tokens, int)
@@ -180,6 +186,16 @@ def prepare_inputs(
             candidates = task.candidates(data_dir, cell.language, cell.split)
         cache[key] = (examples, candidates)
     examples, candidates = cache[key]
+    if cell.example_range is not None:
+        start, stop = cell.example_range
+        if start >= len(examples):
+            raise GridError(
+                f"{cell.describe()}: example range starts at {start} but "
+                f"{cell.language} has {len(examples)} examples"
+            )
+        examples = examples[start:stop]
+        if candidates is not None and getattr(task, "paired", False):
+            candidates = candidates[start:stop]
     if limit is not None:
         examples = examples[:limit]
         if candidates is not None and getattr(task, "paired", False):
@@ -416,6 +432,10 @@ def run_grid(
     except (UnknownTaskError, MissingDataError, TaskDataError, GridError) as exc:
         raise InferInputError([str(exc)]) from None
     device = pick_device(options.device)
+    if options.threads is not None:
+        import torch
+
+        torch.set_num_threads(options.threads)
     try:
         dtype = check_dtype(options.dtype, device)
     except ModelSpecError as exc:
@@ -481,7 +501,7 @@ def _run_model(
         manifest = RunManifest(
             model=store_model_name(spec, plan),
             task=cell.task,
-            split=cell.split,
+            split=cell.split_label,
             language=cell.language,
             record_kind=task.record_kind,  # type: ignore[arg-type]
             input_fingerprint=input_fingerprint(info, plan, task, cell_inputs, options),
@@ -531,6 +551,7 @@ def _run_model(
                 from xcal.infer.lm import check_lm_head_route
 
                 head_route = check_lm_head_route(model, info.tokenizer, device)
+            _warm_up(model, info, group[0][1], group[0][0], inputs[group[0][0]], options, device)
         except Exception as exc:
             for c, _, _ in group:
                 results[c] = CellResult(c, "failed", error=f"loading {spec.name!r}: {exc}")
@@ -557,6 +578,29 @@ def _run_model(
 
             torch.cuda.empty_cache()
     return [results[c] for c in cells]
+
+
+def _warm_up(
+    model: Any,
+    info: ModelInfo,
+    plan: Plan,
+    cell: Cell,
+    cell_inputs: CellInputs,
+    options: RunOptions,
+    device: str,
+) -> None:
+    """Run one example through the model, untimed.
+
+    The first forward pass triggers lazy imports and kernel selection inside
+    torch and transformers (seconds on a busy node); doing it here keeps that
+    out of the first run's examples per second, and a broken model fails
+    before any run starts.
+    """
+    from xcal.tasks import get_task
+
+    cands = cell_inputs.candidates[:1] if cell_inputs.candidates is not None else None
+    one = CellInputs(cell_inputs.examples[:1], cands, cell_inputs.perturbation_fields)
+    compute_records(model, info, plan, get_task(cell.task), one, options=options, device=device)
 
 
 def _n_classes(task: Any, inputs: CellInputs) -> int | None:
