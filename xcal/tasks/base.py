@@ -255,14 +255,31 @@ class RetrievalTask(Task):
 
 
 def read_text(path: Path) -> str:
-    """Read a UTF-8 file with an error that names it when it is not UTF-8."""
+    """Read a UTF-8 file with an error that names it (and the line) when it is not UTF-8.
+
+    Line ends are kept as they are: no universal-newline translation, so a lone
+    ``\\r`` inside a sentence does not split it. A leading byte-order mark
+    (written by some Windows tools) is dropped. A NUL byte is refused: text
+    files have none, UTF-16/32 files and damaged blocks do.
+    """
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise TaskDataError(f"{path} line {line}: not valid UTF-8 ({exc.reason})") from None
+        data = path.read_bytes()
     except FileNotFoundError:
         raise MissingDataError(f"{path}: file not found\n{XTREME_LAYOUT_HELP}") from None
+    except OSError as exc:
+        raise TaskDataError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise TaskDataError(f"{path} line {line}: not valid UTF-8 ({exc.reason})") from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise TaskDataError(
+            f"{path} line {line}: NUL byte (a binary, UTF-16 or damaged file, not UTF-8 text)"
+        )
+    return text.removeprefix("\ufeff")
 
 
 def read_lines(path: Path) -> list[str]:

@@ -97,6 +97,8 @@ class XCOPA(Task):
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise TaskDataError(f"{path} line {lineno}: invalid JSON ({exc.msg})") from None
+            except RecursionError:
+                raise TaskDataError(f"{path} line {lineno}: JSON nested too deeply") from None
             if not isinstance(row, dict):
                 raise TaskDataError(f"{path} line {lineno}: expected a JSON object")
             for key in ("premise", "choice1", "choice2"):
@@ -108,7 +110,8 @@ class XCOPA(Task):
                     f"got {row.get('question')!r}"
                 )
             label = row.get("label")
-            if isinstance(label, bool) or label not in (0, 1):
+            # 1.0 == 1 but is not an int label (and would change the input fingerprint).
+            if isinstance(label, bool) or not isinstance(label, int) or label not in (0, 1):
                 raise TaskDataError(f"{path} line {lineno}: 'label' must be 0 or 1, got {label!r}")
             idx = row.get("idx", len(examples))
             if isinstance(idx, bool) or not isinstance(idx, int) or idx < 0:

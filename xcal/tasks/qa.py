@@ -32,6 +32,8 @@ def read_squad(path: Path, language: str) -> list[QAExample]:
         raise TaskDataError(
             f"{path} line {exc.lineno} column {exc.colno}: invalid JSON ({exc.msg})"
         ) from None
+    except RecursionError:
+        raise TaskDataError(f"{path}: JSON nested too deeply") from None
     articles = data.get("data") if isinstance(data, dict) else None
     if not isinstance(articles, list):
         raise TaskDataError(f"{path}: expected a SQuAD JSON object with a 'data' list")
