@@ -13,10 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from xcal.metrics._validation import ScoreKind, raise_bad_row_sum, row_sum_tolerance
+from xcal.metrics._validation import (
+    ScoreKind,
+    check_scores,
+    check_y_true,
+    raise_bad_row_sum,
+    row_sum_tolerance,
+)
 
 # Rows per block: 64K rows of 3 float64 columns is 1.5 MB, in L2/L3 on common CPUs.
 CHUNK_ROWS = 1 << 16
@@ -176,3 +183,12 @@ def top_label_arrays(
         if correct is not None and chunk.correct is not None:
             correct[chunk.start : stop] = chunk.correct
     return conf, pred, correct
+
+
+def checked_top_label(y_true: Any, y_prob: Any, logits: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validate labels and exactly one of ``y_prob`` / ``logits``; return (confidence, correct)."""
+    kind, scores = check_scores(y_prob, logits, validate_values=False)
+    y = check_y_true(y_true, scores.shape[0], scores.shape[1])
+    conf, _, correct = top_label_arrays(scores, kind, y)
+    assert correct is not None
+    return conf, correct

@@ -23,7 +23,7 @@ from xcal.metrics._binning import (
     width_bin_ids,
     width_edges,
 )
-from xcal.metrics._toplabel import iter_top_label, top_label_arrays
+from xcal.metrics._toplabel import checked_top_label, iter_top_label, top_label_arrays
 from xcal.metrics._validation import (
     BINNINGS,
     NORMS,
@@ -343,16 +343,6 @@ def debiased_calibration_error(
     return _classification_error(y_true, y_prob, logits, n_bins, binning, "l2", debias=True)
 
 
-for _f in (
-    expected_calibration_error,
-    max_calibration_error,
-    rms_calibration_error,
-    debiased_calibration_error,
-):
-    assert _f.__doc__ is not None
-    _f.__doc__ = _f.__doc__.replace("{params}", _CLASSIFICATION_PARAMS.strip("\n").lstrip())
-
-
 def classwise_calibration_error(
     y_true: npt.ArrayLike,
     *,
@@ -485,17 +475,7 @@ def calibration_error_parts(
     """
     n_bins = check_n_bins(n_bins)
     check_choice("binning", binning, BINNINGS)
-    kind, scores = check_scores(y_prob, logits, validate_values=False)
-    y = check_y_true(y_true, scores.shape[0], scores.shape[1])
-    conf, _, correct = top_label_arrays(scores, kind, y)
-    assert correct is not None
-    return _parts(conf, correct, n_bins, binning)
-
-
-assert calibration_error_parts.__doc__ is not None
-calibration_error_parts.__doc__ = calibration_error_parts.__doc__.replace(
-    "{params}", _CLASSIFICATION_PARAMS.strip("\n").lstrip()
-)
+    return _parts(*checked_top_label(y_true, y_prob, logits), n_bins, binning)
 
 
 @dataclass(frozen=True)
@@ -620,14 +600,16 @@ def reliability_table(
     """
     n_bins = check_n_bins(n_bins)
     check_choice("binning", binning, BINNINGS)
-    kind, scores = check_scores(y_prob, logits, validate_values=False)
-    y = check_y_true(y_true, scores.shape[0], scores.shape[1])
-    conf, _, correct = top_label_arrays(scores, kind, y)
-    assert correct is not None
-    return _table(conf, correct, n_bins, binning)
+    return _table(*checked_top_label(y_true, y_prob, logits), n_bins, binning)
 
 
-assert reliability_table.__doc__ is not None
-reliability_table.__doc__ = reliability_table.__doc__.replace(
-    "{params}", _CLASSIFICATION_PARAMS.strip("\n").lstrip()
-)
+for _f in (
+    expected_calibration_error,
+    max_calibration_error,
+    rms_calibration_error,
+    debiased_calibration_error,
+    calibration_error_parts,
+    reliability_table,
+):
+    assert _f.__doc__ is not None
+    _f.__doc__ = _f.__doc__.replace("{params}", _CLASSIFICATION_PARAMS.strip("\n").lstrip())

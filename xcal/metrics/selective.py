@@ -16,8 +16,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from xcal.metrics._toplabel import top_label_arrays
-from xcal.metrics._validation import check_confidence_correct, check_scores, check_y_true
+from xcal.metrics._toplabel import checked_top_label
+from xcal.metrics._validation import check_confidence_correct
 
 __all__ = [
     "RiskCoverageCurve",
@@ -175,14 +175,6 @@ def top_label_selective_accuracy_score(
     return _selective_accuracy(conf, corr, cov)
 
 
-def _top_label_pairs(y_true: Any, y_prob: Any, logits: Any) -> tuple[np.ndarray, np.ndarray]:
-    kind, scores = check_scores(y_prob, logits, validate_values=False)
-    y = check_y_true(y_true, scores.shape[0], scores.shape[1])
-    conf, _, correct = top_label_arrays(scores, kind, y)
-    assert correct is not None
-    return conf, correct
-
-
 def risk_coverage_curve(
     y_true: npt.ArrayLike, *, y_prob: Any = None, logits: Any = None
 ) -> RiskCoverageCurve:
@@ -205,7 +197,7 @@ def risk_coverage_curve(
     >>> curve.coverage.tolist(), curve.risk.tolist()
     ([0.5, 1.0], [0.0, 0.5])
     """
-    return _curve(*_top_label_pairs(y_true, y_prob, logits))
+    return _curve(*checked_top_label(y_true, y_prob, logits))
 
 
 def aurc_loss(y_true: npt.ArrayLike, *, y_prob: Any = None, logits: Any = None) -> float:
@@ -234,7 +226,7 @@ def aurc_loss(y_true: npt.ArrayLike, *, y_prob: Any = None, logits: Any = None) 
     >>> aurc_loss([0, 1], y_prob=[[0.875, 0.125], [0.75, 0.25]])
     0.25
     """
-    return _aurc(*_top_label_pairs(y_true, y_prob, logits))
+    return _aurc(*checked_top_label(y_true, y_prob, logits))
 
 
 def selective_accuracy_score(
@@ -264,4 +256,4 @@ def selective_accuracy_score(
     1.0
     """
     cov = _check_coverage(coverage)
-    return _selective_accuracy(*_top_label_pairs(y_true, y_prob, logits), cov)
+    return _selective_accuracy(*checked_top_label(y_true, y_prob, logits), cov)
