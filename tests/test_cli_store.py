@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from _builders import run_manifest
 from typer.testing import CliRunner
 
 from xcal.cli import app
-from xcal.store import RunManifest, open_store
+from xcal.store import open_store
 
 runner = CliRunner()
 
 
-def manifest(**changes: Any) -> RunManifest:
-    base = RunManifest(
-        model="org/xlmr",
-        task="xnli",
-        split="dev",
-        language="de",
-        record_kind="classification",
-        input_fingerprint="fp",
-        n_examples=3,
-    )
-    return dataclasses.replace(base, **changes)
+manifest = partial(run_manifest, model="org/xlmr")
 
 
 RECORDS = {"example_id": ["a", "b", "c"], "logits": np.eye(3), "label": [0, 1, 2]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from _builders import classification_records, run_manifest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,7 +22,6 @@ import xcal
 from xcal.store import (
     KEY_FIELDS,
     SCHEMA_VERSION,
-    RunManifest,
     RunNotFoundError,
     StoreConflictError,
     StoreError,
@@ -31,26 +32,8 @@ from xcal.store import (
 PROPERTY = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def manifest(**changes: Any) -> RunManifest:
-    base = RunManifest(
-        model="xlm-roberta-base",
-        task="xnli",
-        split="dev",
-        language="de",
-        record_kind="classification",
-        input_fingerprint="fp-1",
-        n_examples=4,
-    )
-    return dataclasses.replace(base, **changes)
-
-
-def classification(n: int = 4, c: int = 3, seed: int = 0) -> dict[str, Any]:
-    rng = np.random.default_rng(seed)
-    return {
-        "example_id": [f"xnli-dev-{i:06d}" for i in range(n)],
-        "logits": rng.normal(size=(n, c)).astype(np.float32),
-        "label": rng.integers(0, c, size=n),
-    }
+manifest = partial(run_manifest, input_fingerprint="fp-1", n_examples=4)
+classification = classification_records
 
 
 def assert_records_equal(kind: str, got: dict[str, Any], want: dict[str, Any]) -> None:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tempfile
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow.dataset as ds
 import pytest
+from _builders import run_manifest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xcal.store import RunManifest, StoreValidationError, open_store
+from xcal.store import StoreValidationError, open_store
 from xcal.store.layout import MAX_SEGMENT_VALUE, encode_value, relative_run_path
 
 HOSTILE = [
@@ -39,17 +39,7 @@ HOSTILE = [
 ]
 
 
-def manifest(**changes: Any) -> RunManifest:
-    base = RunManifest(
-        model="m",
-        task="xnli",
-        split="dev",
-        language="de",
-        record_kind="classification",
-        input_fingerprint="fp",
-        n_examples=2,
-    )
-    return dataclasses.replace(base, **changes)
+manifest = partial(run_manifest, model="m", n_examples=2)
 
 
 RECORDS = {"example_id": ["a", "b"], "logits": np.eye(2, 3), "label": [0, 1]}

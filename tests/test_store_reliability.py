@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import multiprocessing
 import signal
@@ -11,41 +10,25 @@ import sys
 import tempfile
 import textwrap
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow.dataset as ds
 import pytest
+from _builders import classification_records, run_manifest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import xcal.store.store as store_module
-from xcal.store import RunManifest, StoreConflictError, StoreError, open_store
+from xcal.store import StoreConflictError, StoreError, open_store
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def manifest(**changes: Any) -> RunManifest:
-    base = RunManifest(
-        model="xlm-roberta-base",
-        task="xnli",
-        split="dev",
-        language="de",
-        record_kind="classification",
-        input_fingerprint="fp-1",
-        n_examples=100,
-    )
-    return dataclasses.replace(base, **changes)
-
-
-def classification(n: int = 100, seed: int = 0) -> dict[str, Any]:
-    rng = np.random.default_rng(seed)
-    return {
-        "example_id": [f"xnli-dev-{i:07d}" for i in range(n)],
-        "logits": rng.normal(size=(n, 3)).astype(np.float32),
-        "label": rng.integers(0, 3, size=n),
-    }
+manifest = partial(run_manifest, input_fingerprint="fp-1", n_examples=100)
+classification = partial(classification_records, n=100)
 
 
 def visible_files(root: Path) -> list[Path]:
@@ -97,6 +80,7 @@ def test_failed_write_leaves_no_partial_run(monkeypatch, tmp_path: Path, exc) ->
     if isinstance(exc, OSError):
         # Disk errors become a StoreError that says what failed and that nothing was stored.
         assert isinstance(info.value, StoreError)
+        assert exc.strerror is not None
         assert exc.strerror in str(info.value) and "nothing was stored" in str(info.value)
     assert not store.has_run(manifest())
     assert len(store.runs()) == 1 and store.runs()["run_id"][0] == earlier

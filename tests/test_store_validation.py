@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from _builders import run_manifest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,18 +32,7 @@ from xcal.store import (
     open_store,
 )
 
-
-def manifest(**changes: Any) -> RunManifest:
-    base = RunManifest(
-        model="xlm-roberta-base",
-        task="xnli",
-        split="dev",
-        language="de",
-        record_kind="classification",
-        input_fingerprint="fp",
-        n_examples=3,
-    )
-    return dataclasses.replace(base, **changes)
+manifest = run_manifest
 
 
 def records(**changes: Any) -> dict[str, Any]:
@@ -367,7 +357,7 @@ def test_n_classes_differs_from_task_in_validate() -> None:
 
 
 def test_empty_run_in_a_file() -> None:
-    empty = {"example_id": [], "logits": [], "label": []}
+    empty: dict[str, list[Any]] = {"example_id": [], "logits": [], "label": []}
     _, problems = read_problems(M3, empty)
     assert any("empty run" in p.message for p in problems)
 
