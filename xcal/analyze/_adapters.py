@@ -135,12 +135,18 @@ class AurcStatistic(Statistic):
 
     def on_weights(self, weights: np.ndarray) -> np.ndarray:
         w = weights[:, self._order]
-        size = np.add.reduceat(w, self._starts, axis=1)
-        err = np.add.reduceat(w * self._errors[None, :], self._starts, axis=1)
+        err = w * self._errors[None, :]
+        if self._starts.shape[0] == self.n:
+            size = w  # no ties (the usual case with float confidences): groups are examples
+        else:
+            size = np.add.reduceat(w, self._starts, axis=1)
+            err = np.add.reduceat(err, self._starts, axis=1)
         cum_n = np.cumsum(size, axis=1)
-        cum_e = np.cumsum(err, axis=1)
-        risk = cum_e / np.where(cum_n > 0, cum_n, 1.0)
-        return np.asarray((size * risk).sum(axis=1) / w.sum(axis=1))
+        cum_e = np.cumsum(err, axis=1, out=err)
+        # a group with zero weight has size 0 and adds nothing, whatever its risk
+        np.maximum(cum_n, np.finfo(np.float64).tiny, out=cum_n)
+        np.divide(cum_e, cum_n, out=cum_e)
+        return np.einsum("ij,ij->i", size, cum_e) / w.sum(axis=1)
 
     def estimate(self) -> float:
         return float(self.on_weights(np.ones((1, self.n)))[0])
