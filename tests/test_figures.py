@@ -192,3 +192,15 @@ def test_save_writes_pdf_and_png_atomically(tmp_path):
 
 def test_palette_is_okabe_ito():
     assert OKABE_ITO[:3] == ("#0072B2", "#E69F00", "#009E73")
+
+
+def test_importing_the_analysis_loads_no_plotting_library():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, xcal.analyze, xcal.analyze.figures; "
+        "print(sorted(m for m in ('matplotlib', 'seaborn', 'torch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
