@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from xcal.transfer._frames import require_columns, with_group_keys
+
 frame_COLUMNS: tuple[str, ...] = ("model", "architecture", "task", "language", "metric", "value")
 
 
@@ -53,9 +55,7 @@ def transfer_gap(
     >>> transfer_gap(r)[["language", "gap"]].values.tolist()
     [['de', 6.0], ['sw', 18.5]]
     """
-    missing = [c for c in (*group_cols, "language", "value") if c not in results.columns]
-    if missing:
-        raise KeyError(f"results lack column(s) {missing}; have {list(results.columns)}")
+    require_columns(results, (*group_cols, "language", "value"), "results table")
     keys = list(group_cols)
     if results.duplicated([*keys, "language"]).any():
         first = results[results.duplicated([*keys, "language"])].iloc[0][[*keys, "language"]]
@@ -112,13 +112,10 @@ def gap_by_architecture(
     7.0
     """
     from xcal.stats import bootstrap_ci, mean_statistic
+    from xcal.stats.resample import as_generator
 
-    missing = [c for c in (*by, "gap") if c not in gaps.columns]
-    if cluster is not None and cluster not in gaps.columns:
-        missing.append(cluster)
-    if missing:
-        raise KeyError(f"gaps lack column(s) {missing}; have {list(gaps.columns)}")
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    require_columns(gaps, (*by, "gap", *([] if cluster is None else [cluster])), "gaps table")
+    gen, _ = as_generator(rng)
     frames = []
     for key, group in gaps.groupby(list(by), sort=True):
         stat = mean_statistic(group["gap"].to_numpy(dtype=np.float64), name="transfer_gap")
@@ -129,12 +126,7 @@ def gap_by_architecture(
             rng=gen,
             groups=None if cluster is None else group[cluster].to_numpy(),
         )
-        key_values = key if isinstance(key, tuple) else (key,)
-        # The group's own labels replace any same-named column of the result.
-        frame = frame.drop(columns=[c for c in by if c in frame.columns])
-        for column, value in reversed(list(zip(by, key_values, strict=True))):
-            frame.insert(0, column, value)
-        frames.append(frame)
+        frames.append(with_group_keys(frame, by, key))
     return pd.concat(frames, ignore_index=True)
 
 

@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from xcal.transfer._frames import require_columns, with_group_keys
+
 
 def gain_distance_table(
     gains: pd.DataFrame,
@@ -117,11 +119,10 @@ def gain_distance_correlation(
     -1.0
     """
     from xcal.stats import correlation
+    from xcal.stats.resample import as_generator
 
-    missing = [c for c in (x, y, *by) if c not in table.columns]
-    if missing:
-        raise KeyError(f"table lacks column(s) {missing}; has {list(table.columns)}")
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    require_columns(table, (x, y, *by))
+    gen, _ = as_generator(rng)
     frames = []
     groups = table.groupby(list(by), sort=True) if by else [((), table)]
     for key, group in groups:
@@ -136,12 +137,7 @@ def gain_distance_correlation(
             x_name=x,
             y_name=y,
         )
-        key_values = key if isinstance(key, tuple) else (key,)
-        # The group's own labels replace any same-named column of the result.
-        result = result.drop(columns=[c for c in by if c in result.columns])
-        for column, value in reversed(list(zip(by, key_values, strict=True))):
-            result.insert(0, column, value)
-        frames.append(result)
+        frames.append(with_group_keys(result, by, key))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -172,9 +168,7 @@ def gain_distance_mixedlm(
     """
     from xcal.stats import fit_mixedlm
 
-    missing = [c for c in (x, y, group) if c not in table.columns]
-    if missing:
-        raise KeyError(f"table lacks column(s) {missing}; has {list(table.columns)}")
+    require_columns(table, (x, y, group))
     if "measure" in table.columns and table["measure"].nunique() > 1:
         raise ValueError(
             f"the table mixes distance measures {sorted(table['measure'].unique())}; "

@@ -277,6 +277,7 @@ def paired_gains(
     (True, 'accuracy_score')
     """
     from xcal.stats import adjust_pvalues, paired_bootstrap
+    from xcal.stats.resample import as_generator
 
     for key in statistics:
         if not (isinstance(key, tuple) and len(key) == 3):
@@ -291,7 +292,7 @@ def paired_gains(
         raise ValueError(f"system(s) {unknown} have no statistics; systems: {all_systems}")
     if not systems:
         raise ValueError("no system to compare with the baseline")
-    gen = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+    gen, _ = as_generator(rng)
     rows = []
     for system in systems:
         for (name, task, language), stat in sorted(statistics.items()):

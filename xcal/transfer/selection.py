@@ -15,6 +15,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from xcal.transfer._frames import require_columns
+
 
 def _check_ranking_inputs(
     relevance: object, scores: object, k: int | None
@@ -177,9 +179,7 @@ def selection_quality(
     [{'k': 1, 'regret_loss': 0.125}]
     """
     required = [target_col, candidate_col, distance_col, performance_col, *group_cols]
-    missing = [c for c in required if c not in table.columns]
-    if missing:
-        raise KeyError(f"table lacks column(s) {missing}; has {list(table.columns)}")
+    require_columns(table, required)
     keys = [*group_cols, target_col]
     duplicated = table.duplicated([*keys, candidate_col])
     if duplicated.any():

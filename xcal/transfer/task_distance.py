@@ -491,7 +491,9 @@ def task_texts(
         return unique
     if n < 1:
         raise ValueError(f"Expected `n` to be a positive int or None, got {n!r}")
-    generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    from xcal.stats.resample import as_generator
+
+    generator, _ = as_generator(rng)
     picked = np.sort(generator.choice(len(unique), size=n, replace=False))
     return [unique[i] for i in picked]
 
