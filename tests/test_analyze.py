@@ -635,3 +635,64 @@ def test_analysis_does_not_import_torch():
     code = "import sys, xcal.analyze, xcal.analyze.pipeline; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_english_temperature_is_found_across_language_specific_perturbation_parameters(tmp_path):
+    # Real perturbations record language-specific tools (ICU segmentation for
+    # Chinese, whitespace elsewhere): the Chinese run still borrows English's T.
+    def params(language, perturbation, severity):
+        if perturbation == "none":
+            return {}
+        return {"window": 3, "segmenter": "icu-77.1" if language == "zh" else "whitespace"}
+
+    systems = (SyntheticSystem("baseline"), SyntheticSystem("inter", logit_scale=_inter_all))
+    store = make_synthetic_store(
+        tmp_path / "store",
+        systems=systems,
+        languages=["en", "zh"],
+        conditions=[("none", 0.0), ("word_shuffle", 0.5)],
+        n_examples=400,
+        perturbation_params=params,
+    )
+    result = analyze_store(
+        store, baseline="baseline", n_boot=0, metrics=["ece"], cache=False, progress=False
+    )
+    assert result.notes == []
+    rows = select(
+        result.results,
+        system="inter",
+        comparison="value",
+        perturbation="word_shuffle",
+        variant="ts_en",
+    )
+    assert set(rows["language"]) == {"en", "zh"}
+    assert rows["temperature"].nunique() == 1  # both use the English fit
+    assert rows["temperature"].iloc[0] == pytest.approx(3.0, rel=0.15)
+
+
+def test_multiple_choice_runs(tmp_path):
+    from xcal.metrics import expected_calibration_error, nll_loss
+
+    store = make_synthetic_store(
+        tmp_path / "store",
+        systems=(SyntheticSystem("baseline"), SyntheticSystem("inter", logit_scale=_inter)),
+        languages=["en", "sw"],
+        task="xcopa",
+        n_classes=2,
+        n_examples=400,
+        record_kind="multiple_choice",
+    )
+    result = analyze_store(store, baseline="baseline", n_boot=50, cache=False, progress=False)
+    assert set(result.results["record_kind"]) == {"multiple_choice"}
+    run_id = store.runs(model="inter", language="sw")["run_id"].iloc[0]
+    arrays = store.load_multiple_choice(run_id)
+    keep = ~fit_mask(arrays.example_ids, 0.5)
+    z, y = arrays.logits[keep], arrays.labels[keep]
+    for metric, value in (
+        ("ece", expected_calibration_error(y, logits=z)),
+        ("nll", nll_loss(y, logits=z)),
+    ):
+        row = _row(
+            result, system="inter", language="sw", comparison="value", metric=metric, variant="raw"
+        )
+        assert row.estimate == pytest.approx(value, rel=1e-9)

@@ -72,7 +72,9 @@ CELL_FIELDS: tuple[str, ...] = (
     "perturbation_seed",
     "perturbation_params",
 )
-#: Run fields that pick the English run whose temperature a run borrows.
+#: Run fields that pick the English run whose temperature a run borrows. The
+#: perturbation's parameters are compared separately: they may name
+#: language-specific tools (a word segmenter for Chinese, a stopword list).
 FIT_FIELDS: tuple[str, ...] = (
     "model",
     "task",
@@ -80,7 +82,6 @@ FIT_FIELDS: tuple[str, ...] = (
     "perturbation",
     "severity",
     "perturbation_seed",
-    "perturbation_params",
 )
 # A run as a record of the store's runs table (manifest fields, run_id, path).
 Run = Mapping[Any, Any]
@@ -514,7 +515,7 @@ class _CellContext:
     cache: _Cache
     temperatures: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    english: dict[tuple[Any, ...], Run] | None = None  # fit key -> English run
+    english: dict[tuple[Any, ...], list[Run]] | None = None  # fit key -> English runs
 
 
 def _fit_key_of(run: Run) -> tuple[Any, ...]:
@@ -522,12 +523,29 @@ def _fit_key_of(run: Run) -> tuple[Any, ...]:
 
 
 def _english_run(ctx: _CellContext, run: Run) -> Run | None:
+    """The English run of the same model, task and perturbation, if there is exactly one.
+
+    Runs that differ only in the perturbation's parameters (language-specific
+    tools) match; an English run with identical parameters is preferred, and
+    several candidates without one are ambiguous (no temperature, a note).
+    """
     if ctx.english is None:
         ctx.english = {}
         english = ctx.runs[ctx.runs["language"].isin(list(ctx.options.english))]
         for record in english.to_dict("records"):
-            ctx.english.setdefault(_fit_key_of(record), record)
-    return ctx.english.get(_fit_key_of(run))
+            ctx.english.setdefault(_fit_key_of(record), []).append(record)
+    candidates = ctx.english.get(_fit_key_of(run), [])
+    same = [c for c in candidates if c["perturbation_params"] == run["perturbation_params"]]
+    if same:
+        return same[0]
+    if len(candidates) == 1:
+        return candidates[0]
+    if len(candidates) > 1:
+        ctx.notes.append(
+            f"{run['model']} on {_describe(run)}: {len(candidates)} English runs with other "
+            "perturbation parameters could fit its temperature; none used"
+        )
+    return None
 
 
 def _temperature_key(run: Run, options: AnalysisOptions) -> str:

@@ -75,19 +75,33 @@ def build_tables(result: AnalysisResult) -> list[LatexTable]:
     out: list[LatexTable] = []
     if frame.empty:
         return out
+    builders: list[tuple[str, Callable[[], list[LatexTable]]]] = []
     for metric in ("ece", "nll"):
         if metric in metrics:
-            out += t.difference_tables(frame, metric=metric, variant="raw")
+            builders.append((f"Δ{metric}", partial(t.difference_tables, frame, metric=metric)))
     for metric in ("accuracy", "f1", "ece"):
         if metric in metrics:
-            out += t.metric_table(frame, metric=metric, variant="raw")
+            builders.append((metric, partial(t.metric_table, frame, metric=metric)))
     if "ece" in metrics:
-        out += t.recalibration_table(frame, metric="ece")
-        out += t.resource_class_table(frame, metric="ece", record_kind="retrieval")
-    if "accuracy" in metrics:
-        out += t.resource_class_table(frame, metric="accuracy", record_kind="retrieval")
+        builders.append(("recalibration", partial(t.recalibration_table, frame, metric="ece")))
+    for metric in ("ece", "accuracy"):
+        if metric in metrics:
+            builders.append(
+                (
+                    f"{metric} by resource class",
+                    partial(t.resource_class_table, frame, metric=metric),
+                )
+            )
     if not result.correlations.empty:
-        out.append(t.correlation_table(result.correlations))
+        builders.append(("correlation", lambda: [t.correlation_table(result.correlations)]))
+    for what, build in builders:
+        try:
+            out += build()
+        except ValueError as error:
+            # e.g. two runs of one language that differ only in perturbation parameters
+            note = f"{what} table skipped: {error}"
+            if note not in result.notes:
+                result.notes.append(note)
     return out
 
 
@@ -265,7 +279,9 @@ def write_report(
             try:
                 display = spec.draw()
             except ValueError as error:
-                result.notes.append(f"figure {spec.name} skipped: {error}")
+                note = f"figure {spec.name} skipped: {error}"
+                if note not in result.notes:
+                    result.notes.append(note)
                 continue
             display.save(out / "figures" / spec.name, close=True)
         plt.close("all")

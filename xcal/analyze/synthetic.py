@@ -69,6 +69,8 @@ def make_synthetic_store(
     separation: Callable[[str, str, float], float] = default_separation,
     rho: float = 0.5,
     seed: int = 0,
+    perturbation_params: Callable[[str, str, float], dict[str, object]] | None = None,
+    record_kind: str = "classification",
 ) -> PredictionStore:
     """Write one classification run per system x language x condition.
 
@@ -88,6 +90,11 @@ def make_synthetic_store(
         Correlation of two systems' noise on the same example.
     seed : int
         Everything drawn is a function of the seed and the run's identity.
+    perturbation_params : callable, optional
+        ``perturbation_params(language, perturbation, severity)``: the runs'
+        parameters (real ones may differ by language, e.g. a word segmenter).
+    record_kind : {"classification", "multiple_choice"}
+        Multiple-choice runs store the logits as option ``scores``.
 
     Returns
     -------
@@ -122,12 +129,17 @@ def make_synthetic_store(
                 x = s * np.eye(n_classes)[labels] + noise
                 scale = system.logit_scale(language, perturbation, severity)
                 logits = (scale * s * x).astype(np.float32)
+                params = (
+                    perturbation_params(language, perturbation, severity)
+                    if perturbation_params
+                    else {}
+                )
                 manifest = RunManifest(
                     model=system.name,
                     task=task,
                     split="test",
                     language=language,
-                    record_kind="classification",
+                    record_kind=record_kind,  # type: ignore[arg-type]
                     input_fingerprint=fingerprint(
                         task, language, perturbation, severity, seed, n_examples
                     ),
@@ -137,8 +149,10 @@ def make_synthetic_store(
                     intermediate_tasks=system.intermediate_tasks,
                     perturbation=perturbation,
                     severity=float(severity),
+                    perturbation_params=params,
                 )
-                store.write_run(manifest, {"example_id": ids, "logits": logits, "label": labels})
+                column = "logits" if record_kind == "classification" else "scores"
+                store.write_run(manifest, {"example_id": ids, column: logits, "label": labels})
     return store
 
 
