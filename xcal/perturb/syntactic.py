@@ -289,7 +289,20 @@ def _stopword_source(language: str, stopwords_file: str | None) -> str:
 
 
 @dataclass(frozen=True)
-class FunctionWordDrop(Perturbation):
+class _FunctionWordPerturbation(Perturbation):
+    """Shared by the function-word perturbations: the stopword list and its source."""
+
+    stopwords_file: str | None = None
+    kind: ClassVar[str] = "syntactic"
+
+    def manifest_params(self, language: str) -> dict[str, Any]:
+        out = super().manifest_params(language)
+        out["stopwords"] = _stopword_source(language, self.stopwords_file)
+        return out
+
+
+@dataclass(frozen=True)
+class FunctionWordDrop(_FunctionWordPerturbation):
     """Delete function words.
 
     Examples
@@ -299,14 +312,7 @@ class FunctionWordDrop(Perturbation):
     'cat sat mat.'
     """
 
-    stopwords_file: str | None = None
-    kind: ClassVar[str] = "syntactic"
     severity_meaning: ClassVar[str] = "fraction of function words deleted"
-
-    def manifest_params(self, language: str) -> dict[str, Any]:
-        out = super().manifest_params(language)
-        out["stopwords"] = _stopword_source(language, self.stopwords_file)
-        return out
 
     def _perturb(self, text: str, language: str, severity: float, stream: Stream) -> str:
         stop = function_words(language, self.stopwords_file)
@@ -351,7 +357,7 @@ def _drop_pieces(texts: list[str], drop: set[int]) -> str:
 
 
 @dataclass(frozen=True)
-class FunctionWordMove(Perturbation):
+class FunctionWordMove(_FunctionWordPerturbation):
     """Move function words to random word positions.
 
     Examples
@@ -362,14 +368,7 @@ class FunctionWordMove(Perturbation):
     True
     """
 
-    stopwords_file: str | None = None
-    kind: ClassVar[str] = "syntactic"
     severity_meaning: ClassVar[str] = "fraction of function words moved to a random position"
-
-    def manifest_params(self, language: str) -> dict[str, Any]:
-        out = super().manifest_params(language)
-        out["stopwords"] = _stopword_source(language, self.stopwords_file)
-        return out
 
     def _perturb(self, text: str, language: str, severity: float, stream: Stream) -> str:
         stop = function_words(language, self.stopwords_file)
