@@ -696,3 +696,21 @@ def test_multiple_choice_runs(tmp_path):
             result, system="inter", language="sw", comparison="value", metric=metric, variant="raw"
         )
         assert row.estimate == pytest.approx(value, rel=1e-9)
+
+
+def test_notes_say_what_is_missing_and_survive_the_cache(tmp_path):
+    systems = (SyntheticSystem("baseline"), SyntheticSystem("inter"))
+    store = make_synthetic_store(
+        tmp_path / "store", systems=systems, languages=["de", "sw"], n_examples=200
+    )
+    kwargs = dict(
+        baseline="baseline", n_boot=0, metrics=["ece"], cache_dir=tmp_path / "cache", progress=False
+    )
+    first = analyze_store(store, **kwargs)
+    assert first.notes == [
+        "baseline on xnli/test/*: no English run to fit a temperature on, so no ts_en for 2 language(s) (de, sw)",
+        "inter on xnli/test/*: no English run to fit a temperature on, so no ts_en for 2 language(s) (de, sw)",
+    ]
+    assert set(first.results["variant"]) == {"raw", "ts_self"}
+    again = analyze_store(store, **kwargs)
+    assert again.cells_cached == 2 and again.notes == first.notes

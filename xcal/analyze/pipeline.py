@@ -439,26 +439,30 @@ class _Cache:
         assert self.root is not None
         return self.root / "cells" / key[:2] / f"{key}.{part}.parquet"
 
-    def get(self, key: str) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    def get(self, key: str) -> tuple[pd.DataFrame, pd.DataFrame, list[str]] | None:
         if self.root is None:
             return None
         rows_path, bins_path = self._path(key, "rows"), self._path(key, "bins")
-        if not (rows_path.exists() and bins_path.exists()):
+        notes_path = rows_path.with_name(f"{key}.notes.json")
+        if not (rows_path.exists() and bins_path.exists() and notes_path.exists()):
             return None
         try:
-            return pd.read_parquet(rows_path), pd.read_parquet(bins_path)
+            notes = [str(n) for n in json.loads(notes_path.read_text())]
+            return pd.read_parquet(rows_path), pd.read_parquet(bins_path), notes
         except Exception:  # a damaged entry is recomputed, never trusted
             return None
 
-    def put(self, key: str, rows: pd.DataFrame, bins: pd.DataFrame) -> None:
+    def put(self, key: str, rows: pd.DataFrame, bins: pd.DataFrame, notes: list[str]) -> None:
         if self.root is None:
             return
-        from xcal.analyze.report import atomic_write_bytes
+        from xcal.analyze.report import atomic_write_bytes, atomic_write_text
 
         for part, frame in (("bins", bins), ("rows", rows)):
             buffer = io.BytesIO()
             frame.to_parquet(buffer, index=False)
             atomic_write_bytes(self._path(key, part), buffer.getvalue())
+        # written last: an entry counts only when its notes file exists
+        atomic_write_text(self._path(key, "rows").with_name(f"{key}.notes.json"), json.dumps(notes))
 
     def get_temperature(self, key: str) -> float | None:
         if self.root is None:
@@ -546,6 +550,20 @@ def _english_run(ctx: _CellContext, run: Run) -> Run | None:
             "perturbation parameters could fit its temperature; none used"
         )
     return None
+
+
+def _missing_english_notes(ctx: _CellContext) -> list[str]:
+    """One note per model x task x condition whose runs have no English run to fit on."""
+    missing: dict[tuple[str, str], list[str]] = {}
+    for run in ctx.runs.to_dict("records"):
+        if _english_run(ctx, run) is None:
+            where = _describe({**run, "language": "*"})
+            missing.setdefault((str(run["model"]), where), []).append(str(run["language"]))
+    return [
+        f"{model} on {where}: no English run to fit a temperature on, so no ts_en for "
+        f"{len(langs)} language(s) ({', '.join(sorted(langs)[:8])}{', ...' if len(langs) > 8 else ''})"
+        for (model, where), langs in sorted(missing.items())
+    ]
 
 
 def _temperature_key(run: Run, options: AnalysisOptions) -> str:
@@ -655,10 +673,6 @@ def _analyse_cell(
             t_en = _english_temperature(ctx, run, loaded)
             if t_en is not None:
                 temperatures["ts_en"] = t_en
-            else:
-                ctx.notes.append(
-                    f"{run['model']} on {_describe(run)}: no English run to fit a temperature on"
-                )
         system = str(run["model"])
         per_system[system] = {v: (eval_pred, _score(eval_pred, t)) for v, t in temperatures.items()}
         run_of[system] = run
@@ -1006,6 +1020,8 @@ def analyze_store(
         cache_root = user_cache_dir() / "analyze" / _digest(str(Path(store.root).resolve()))[:16]
     ctx = _CellContext(store=store, options=options, runs=runs, cache=_Cache(cache_root))
 
+    if recalibrate:
+        ctx.notes.extend(_missing_english_notes(ctx))
     frames: list[pd.DataFrame] = []
     bin_frames: list[pd.DataFrame] = []
     cached = computed = 0
@@ -1015,11 +1031,13 @@ def analyze_store(
             key = _cell_key(ctx, cell_runs)
             hit = ctx.cache.get(key)
             if hit is None:
+                before = len(ctx.notes)
                 rows, bins = _analyse_cell(ctx, cell_runs, key)
-                ctx.cache.put(key, rows, bins)
+                ctx.cache.put(key, rows, bins, ctx.notes[before:])
                 computed += 1
             else:
-                rows, bins = hit
+                rows, bins, cell_notes = hit
+                ctx.notes.extend(cell_notes)
                 cached += 1
             frames.append(rows)
             bin_frames.append(bins)
@@ -1050,7 +1068,7 @@ def analyze_store(
         options=options,
         cells_cached=cached,
         cells_computed=computed,
-        notes=sorted(set(ctx.notes)),
+        notes=list(dict.fromkeys(ctx.notes)),
     )
     if out is not None:
         result.write_report(out)

@@ -16,6 +16,7 @@ objects ready to ``\\input`` (see :mod:`xcal.analyze.latex` for the format).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -35,8 +36,15 @@ _CORRECTION_TEXT = {"holm": "Holm", "bh": "Benjamini-Hochberg", "bonferroni": "B
 
 
 def _slug(*parts: object) -> str:
-    text = "_".join(str(p) for p in parts if p is not None and str(p) != "")
-    return "".join(c if c.isalnum() or c in "-_" else "-" for c in text).strip("-_").lower()
+    """A file-name-safe stem: parts joined by ``_``, other characters runs become ``-``.
+
+    >>> _slug("delta", "ece", "+pawsx", "xnli")
+    'delta_ece_pawsx_xnli'
+    """
+    cleaned = [
+        re.sub(r"[^a-z0-9]+", "-", str(p).lower()).strip("-") for p in parts if p is not None
+    ]
+    return "_".join(c for c in cleaned if c)
 
 
 def _percent(metric: str) -> tuple[float, str]:
