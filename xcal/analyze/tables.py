@@ -36,13 +36,13 @@ _CORRECTION_TEXT = {"holm": "Holm", "bh": "Benjamini-Hochberg", "bonferroni": "B
 
 
 def _slug(*parts: object) -> str:
-    """A file-name-safe stem: parts joined by ``_``, other characters runs become ``-``.
+    """A file-name-safe stem: parts joined by ``_``; runs of other characters become ``-``.
 
-    >>> _slug("delta", "ece", "+pawsx", "xnli")
-    'delta_ece_pawsx_xnli'
+    >>> _slug("delta", "ece", "+pawsx", "xnli"), _slug("forest_ece", "R&D model")
+    ('delta_ece_pawsx_xnli', 'forest_ece_r-d-model')
     """
     cleaned = [
-        re.sub(r"[^a-z0-9]+", "-", str(p).lower()).strip("-") for p in parts if p is not None
+        re.sub(r"[^a-z0-9_]+", "-", str(p).lower()).strip("-_") for p in parts if p is not None
     ]
     return "_".join(c for c in cleaned if c)
 
