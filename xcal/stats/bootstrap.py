@@ -659,6 +659,14 @@ def _paired_setup(
 ) -> tuple[Statistic, Statistic, np.ndarray | None, int]:
     if not isinstance(a, Statistic) or not isinstance(b, Statistic):
         raise TypeError("Paired tests take two Statistic objects (see xcal.stats.metric_statistic)")
+    if a.name != b.name or a.kind != b.kind:
+        # A difference of two different metrics (ECE minus accuracy, or ECE with 15
+        # bins minus ECE with 10) is not a comparison of systems.
+        raise ValueError(
+            f"Runs {names[0]!r} and {names[1]!r} are measured with different metrics "
+            f"({a.name} {a.kind} vs {b.name} {b.kind}); a paired test compares one metric on "
+            "two systems"
+        )
     a, b, order_a = align_pair(a, b, names)
     if groups is not None:
         g = np.asarray(groups)
