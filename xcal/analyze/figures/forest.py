@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from xcal.analyze.figures._base import MARKERS, Display, color_for, new_axes
-from xcal.analyze.figures._select import language_order, single
+from xcal.analyze.figures._select import condition_label, language_order, single
 from xcal.analyze.results import metric_info, select
 
 
@@ -112,11 +112,14 @@ class ForestPlotDisplay(Display):
         unit = " (points)" if info.percent else ""
         baseline = rows["baseline"].iloc[0]
         value_label = f"Δ{info.label} vs {baseline}{unit}"
-        title = f"{task}, {perturbation}, {variant}"
+        cond = condition_label(perturbation, float(rows["severity"].iloc[0]))
+        title = f"{task}, {cond}, {variant}"
         return cls(frame, value_label=value_label, title=title, alpha=alpha).plot(ax=ax)
 
     def plot(self, ax: Any = None) -> ForestPlotDisplay:
         """Draw the intervals (one row per label, groups side by side); return self."""
+        from matplotlib.lines import Line2D
+
         frame = self.frame
         labels = list(dict.fromkeys(frame["label"]))
         groups = list(dict.fromkeys(frame["group"]))
@@ -130,6 +133,7 @@ class ForestPlotDisplay(Display):
         # Groups share a label's row, offset a little so intervals do not overlap.
         offsets = np.linspace(-0.25, 0.25, len(groups)) if len(groups) > 1 else np.zeros(1)
         y_of = {label: i for i, label in enumerate(labels)}
+        handles = []
         for g, group in enumerate(groups):
             part = frame[frame["group"] == group]
             y = np.array([y_of[x] for x in part["label"]], dtype=float) + offsets[g]
@@ -139,16 +143,9 @@ class ForestPlotDisplay(Display):
             )
             significant = part["p_adjusted"].to_numpy(float) < self.alpha
             color = color_for(g)
-            ax.errorbar(est, y, xerr=err, fmt="none", ecolor=color, elinewidth=1.0, capsize=2)
             marker = MARKERS[g % len(MARKERS)]
-            ax.scatter(
-                est[significant],
-                y[significant],
-                marker=marker,
-                color=color,
-                zorder=3,
-                label=str(group),
-            )
+            ax.errorbar(est, y, xerr=err, fmt="none", ecolor=color, elinewidth=1.0, capsize=2)
+            ax.scatter(est[significant], y[significant], marker=marker, color=color, zorder=3)
             ax.scatter(
                 est[~significant],
                 y[~significant],
@@ -156,19 +153,23 @@ class ForestPlotDisplay(Display):
                 facecolors="white",
                 edgecolors=color,
                 zorder=3,
-                label=None if significant.any() else str(group),
+            )
+            handles.append(
+                Line2D([], [], marker=marker, color=color, linestyle="none", label=str(group))
             )
         ax.axvline(0.0, color="0.4", linewidth=0.8, linestyle="--")
         ax.set_yticks(range(len(labels)), labels)
-        ax.invert_yaxis()
+        ax.set_ylim(len(labels) - 0.5, -0.5)  # first label on top
         ax.set_ylabel("Language")
         ax.set_xlabel(self.value_label)
         if self.title:
             ax.set_title(self.title)
         ax.legend(
-            title=f"filled: p_adj < {self.alpha:g}",
+            handles=handles,
+            title=f"hollow: adjusted p ≥ {self.alpha:g}",
             fontsize="x-small",
             title_fontsize="x-small",
             frameon=False,
+            loc="best",
         )
         return self

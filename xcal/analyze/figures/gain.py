@@ -20,7 +20,8 @@ class GainDistanceDisplay(Display):
     Parameters
     ----------
     frame : DataFrame
-        Columns ``distance``, ``gain`` and ``group`` (one colour each).
+        Columns ``distance``, ``gain`` and ``group`` (one colour each: the
+        system, when built from results).
     x_label, y_label : str
         Axis labels with units.
 
@@ -111,13 +112,17 @@ class GainDistanceDisplay(Display):
             {
                 "distance": points["distance"].to_numpy(float),
                 "gain": points["gain"].to_numpy(float),
-                "group": points["task"].to_numpy(),
+                "group": points["system"].to_numpy(),
             }
         )
         unit = " (points)" if info.percent else ""
         change = "gain" if info.higher_is_better else "reduction"
         y_label = f"{info.label} {change} vs baseline{unit}"
-        title = f"{variant}, {perturbation}" + (", mean over languages" if aggregate else "")
+        from xcal.analyze.figures._select import condition_label
+
+        title = f"{condition_label(perturbation, 0.0)}, {variant}" + (
+            ", mean over languages" if aggregate else ""
+        )
         return cls(
             frame, x_label="Task distance (intermediate to target)", y_label=y_label, title=title
         ).plot(ax=ax)
