@@ -309,16 +309,19 @@ def paired_gains(
                     f"{task}/{language}: {system!r} and {baseline!r} measure different "
                     f"metrics ({stat.name} vs {base_stat.name})"
                 )
-            frame = paired_bootstrap(
-                stat,
-                base_stat,
-                method=method,
-                level=level,
-                B=B,
-                rng=gen,
-                groups=None if groups is None else groups.get((system, task, language)),
-                names=(system, baseline),
-            )
+            try:
+                frame = paired_bootstrap(
+                    stat,
+                    base_stat,
+                    method=method,
+                    level=level,
+                    B=B,
+                    rng=gen,
+                    groups=None if groups is None else groups.get((system, task, language)),
+                    names=(system, baseline),
+                )
+            except ValueError as exc:  # e.g. other examples: say where
+                raise ValueError(f"{task}/{language}: {exc}") from exc
             result = frame.iloc[0]
             rows.append(
                 {
@@ -367,6 +370,57 @@ def default_system_name(model: str, intermediate_tasks: Sequence[str]) -> str:
     return model
 
 
+# Runs of one task and language compared example by example must share these:
+# example ids survive a perturbation, so ids alone cannot tell the conditions apart.
+_CONDITION_FIELDS: tuple[str, ...] = (
+    "split",
+    "perturbation",
+    "severity",
+    "perturbation_seed",
+    "perturbation_params",
+    "record_kind",
+    "n_classes",
+)
+
+
+def _check_comparable(runs: pd.DataFrame) -> None:
+    """Refuse runs of one task and language that differ in condition or label space."""
+    for (task, language), group in runs.groupby(["task", "language"], sort=True):
+        for name in _CONDITION_FIELDS:
+            values = group[name].astype(str)
+            if values.nunique() > 1:
+                listed = ", ".join(
+                    f"{m!r}: {v}" for m, v in zip(group["model"], values, strict=True)
+                )
+                what = "label spaces (n_classes)" if name == "n_classes" else name
+                raise ValueError(
+                    f"{task}/{language}: the runs differ in {what} ({listed}) and cannot be "
+                    f"compared example by example; select one with a filter such as {name}=..."
+                )
+
+
+def _check_same_gold(
+    first: dict[tuple[str, str], tuple[str, np.ndarray, np.ndarray]],
+    key: GainKey,
+    ids: np.ndarray,
+    labels: np.ndarray,
+) -> None:
+    """Refuse a run whose gold labels differ from another system's on shared examples."""
+    system, task, language = key
+    seen = first.setdefault((task, language), (system, ids, labels))
+    if seen[0] == system:
+        return
+    common, ia, ib = np.intersect1d(seen[1], ids, assume_unique=True, return_indices=True)
+    bad = np.flatnonzero(seen[2][ia] != labels[ib])
+    if bad.size:
+        j = bad[0]
+        raise ValueError(
+            f"{task}/{language}: runs {seen[0]!r} and {system!r} give different gold labels to "
+            f"{bad.size} of the {common.size} examples they share (e.g. {common[j]!r}: "
+            f"{seen[2][ia[j]]} vs {labels[ib[j]]}); they do not label the same data the same way"
+        )
+
+
 def statistics_from_store(
     store: PredictionStore,
     metric: str = "accuracy",
@@ -393,13 +447,24 @@ def statistics_from_store(
     filters
         Manifest fields passed to ``store.runs`` (e.g. ``split="test"``,
         ``perturbation="none"``). Two runs may not map to the same key.
+
+    Raises
+    ------
+    ValueError
+        Runs of one task and language that cannot be compared example by
+        example: they differ in split, perturbation (name, severity, seed or
+        parameters), record kind or number of classes, or give different gold
+        labels to an example they share. The message names the runs and why.
     """
     from xcal.stats import mean_statistic, metric_statistic
 
     runs = store.runs(**filters)
     if runs.empty:
         raise ValueError(f"no runs in the store match {filters or 'the (empty) filters'}")
+    _check_comparable(runs)
     out: dict[GainKey, Statistic] = {}
+    # (task, language) -> (system, example ids, gold labels) of its first labelled run
+    first_labels: dict[tuple[str, str], tuple[str, np.ndarray, np.ndarray]] = {}
     for run in runs.to_dict("records"):
         run_id = str(run["run_id"])
         key = (
@@ -419,6 +484,7 @@ def statistics_from_store(
                 if kind == "classification"
                 else store.load_multiple_choice(run_id)
             )
+            _check_same_gold(first_labels, key, arrays.example_ids, arrays.labels)
             out[key] = metric_statistic(
                 metric,
                 arrays.labels,
