@@ -714,3 +714,34 @@ def test_notes_say_what_is_missing_and_survive_the_cache(tmp_path):
     assert set(first.results["variant"]) == {"raw", "ts_self"}
     again = analyze_store(store, **kwargs)
     assert again.cells_cached == 2 and again.notes == first.notes
+
+
+def test_fused_bootstrap_equals_one_statistic_at_a_time(monkeypatch):
+    # Every statistic of a cell is evaluated on the same resamples; fused into
+    # groups of matrix columns or not, each equals xcal.stats' own bootstrap of
+    # it with the same seed.
+    from xcal.analyze import pipeline
+    from xcal.analyze._adapters import AurcStatistic, classwise_statistic
+    from xcal.metrics import softmax
+    from xcal.stats import bootstrap_distribution, metric_statistic
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(300, 3)) * 2
+    y = rng.integers(0, 3, 300)
+    probs = softmax(logits)
+    stats = {
+        "ece": metric_statistic("ece", y, logits=logits),
+        "mce": metric_statistic("mce", y, logits=logits),
+        "nll": metric_statistic("nll", y, logits=logits),
+        "ece_mass": metric_statistic("ece", y, logits=logits, binning="mass"),
+        "classwise": classwise_statistic(probs, y),
+        "aurc": AurcStatistic(probs.max(axis=1), probs.argmax(axis=1) == y),
+    }
+    fused = pipeline._bootstrap(stats, 300, 250, seed=11)
+    monkeypatch.setattr(pipeline, "_FUSED_COLUMNS", 20)  # one statistic per group
+    monkeypatch.setattr(pipeline, "_PRODUCT_BYTES", 8 * 45 * 7)  # 7 resamples per chunk
+    split = pipeline._bootstrap(stats, 300, 250, seed=11)
+    for name, stat in stats.items():
+        reference = bootstrap_distribution(stat, B=250, rng=11)
+        np.testing.assert_allclose(fused[name], reference, rtol=1e-12, atol=1e-15, err_msg=name)
+        np.testing.assert_allclose(split[name], reference, rtol=1e-12, atol=1e-15, err_msg=name)

@@ -631,6 +631,7 @@ def _analyse_cell(
     kinds = {p.kind for p in loaded.values()}
     if len(kinds) > 1:
         raise ValueError(f"cell {_describe(records[0])} mixes record kinds {sorted(kinds)}")
+    _check_same_labels(records, loaded)
     # The examples every system of the cell has, in the baseline's order if present.
     id_sets = [set(p.ids.tolist()) for p in loaded.values()]
     common = set.intersection(*id_sets)
@@ -788,14 +789,20 @@ def _analyse_cell(
 
 # Bytes of fused contribution matrix per group of linear statistics.
 _FUSED_BYTES = 64 * 2**20
+# Columns per fused group, and bytes of the (chunk x columns) product it gives.
+_FUSED_COLUMNS = 1024
+_PRODUCT_BYTES = 64 * 2**20
 
 
 def _bootstrap(stats: Mapping[Any, Any], n: int, n_boot: int, seed: int) -> dict[Any, np.ndarray]:
     """Bootstrap replicates of every statistic under the *same* resamples.
 
     Weights are drawn as :func:`xcal.stats.paired_bootstrap` draws them (same
-    generator, same order), so a difference row equals ``paired_bootstrap(a,
-    b, B=n_boot, rng=seed)`` exactly. Linear statistics (means, equal-width
+    generator, same order; the draws do not depend on the chunk size), so a
+    difference row equals ``paired_bootstrap(a, b, B=n_boot, rng=seed)``
+    exactly. Memory is bounded by the chunk of weights, the fused matrices and
+    their products (about 64 MB each), whatever ``n_boot`` and the number of
+    statistics. Linear statistics (means, equal-width
     calibration errors) are fused into one matrix product per chunk instead of
     one narrow product each: on this machine that is the difference between
     memory-bound and compute-bound BLAS.
@@ -811,7 +818,8 @@ def _bootstrap(stats: Mapping[Any, Any], n: int, n_boot: int, seed: int) -> dict
     width = 0
     for k, s in [*linear, (None, None)]:
         k_cols = 0 if s is None else s.contributions.shape[1]
-        if current and (s is None or (width + k_cols) * n * 8 > _FUSED_BYTES):
+        too_big = (width + k_cols) * n * 8 > _FUSED_BYTES or width + k_cols > _FUSED_COLUMNS
+        if current and (s is None or too_big):
             matrix = np.hstack([st.contributions for _, st in current])
             members, start = [], 0
             for key, st in current:
@@ -824,7 +832,9 @@ def _bootstrap(stats: Mapping[Any, Any], n: int, n_boot: int, seed: int) -> dict
             current.append((k, s))
             width += k_cols
     gen, _ = as_generator(seed)
-    chunk = chunk_rows(n, n_boot)
+    widest = max((matrix.shape[1] for matrix, _ in groups), default=1)
+    # Chunk rows bounded by the weights (xcal.stats' budget) and by the products.
+    chunk = min(chunk_rows(n, n_boot), max(1, _PRODUCT_BYTES // (8 * widest)))
     out = {k: np.empty(n_boot) for k in stats}
     start = 0
     for weights in iter_count_chunks(gen, n, n_boot, chunk):
@@ -839,6 +849,35 @@ def _bootstrap(stats: Mapping[Any, Any], n: int, n_boot: int, seed: int) -> dict
             out[key][start : start + c] = st.on_weights(w)
         start += c
     return out
+
+
+def _check_same_labels(records: Sequence[Run], loaded: Mapping[str, _Predictions]) -> None:
+    """Runs compared example by example must share the label space and the gold labels."""
+    labelled = [(r, loaded[str(r["run_id"])]) for r in records]
+    labelled = [(r, p) for r, p in labelled if p.labels is not None and p.logits is not None]
+    if not labelled:
+        return
+    widths = {str(r["model"]): p.logits.shape[1] for r, p in labelled if p.logits is not None}
+    if len(set(widths.values())) > 1:
+        listed = ", ".join(f"{m!r}: {c} classes" for m, c in widths.items())
+        raise ValueError(
+            f"cell {_describe(records[0])}: the runs have different label spaces ({listed}) "
+            "and cannot be compared"
+        )
+    first, p0 = labelled[0]
+    assert p0.labels is not None
+    for run, p in labelled[1:]:
+        assert p.labels is not None
+        common, ia, ib = np.intersect1d(p0.ids, p.ids, assume_unique=True, return_indices=True)
+        bad = np.flatnonzero(p0.labels[ia] != p.labels[ib])
+        if bad.size:
+            j = bad[0]
+            raise ValueError(
+                f"cell {_describe(records[0])}: runs {first['model']!r} and {run['model']!r} give "
+                f"different gold labels to {bad.size} of the {common.size} examples they share "
+                f"(e.g. {common[j]!r}: {p0.labels[ia[j]]} vs {p.labels[ib[j]]}); they do not "
+                "label the same data the same way"
+            )
 
 
 def _describe(run: Run) -> str:
@@ -1046,11 +1085,8 @@ def analyze_store(
     with warnings.catch_warnings():
         # Empty cells (no evaluation examples) contribute all-NA frames.
         warnings.simplefilter("ignore", FutureWarning)
-        results = (
-            pd.concat([f for f in frames if not f.empty], ignore_index=True)
-            if frames
-            else empty_results()
-        )
+        kept = [f for f in frames if not f.empty]
+        results = pd.concat(kept, ignore_index=True) if kept else empty_results()
         reliability = (
             pd.concat([b for b in bin_frames if not b.empty], ignore_index=True)
             if any(not b.empty for b in bin_frames)
