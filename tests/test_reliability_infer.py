@@ -26,7 +26,8 @@ import xcal.store.store as store_module
 from xcal.infer import Grid, ModelSpec, PerturbationSpec, RunOptions, TaskSpec, run_grid
 from xcal.store import PredictionStore, open_store
 
-pytestmark = pytest.mark.filterwarnings("ignore:.*placeholders:UserWarning")
+# Each test runs a grid through tiny models (torch): tens of seconds together.
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:.*placeholders:UserWarning")]
 
 LANGUAGES = ("de", "fr", "sw")
 LIMIT = 6
