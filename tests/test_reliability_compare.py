@@ -139,7 +139,7 @@ def test_gains_refuse_runs_of_different_conditions(
     assert "'base'" in str(info.value) and "'base+mnli'" in str(info.value)
     # Selecting one condition makes the comparison valid again.
     stored = store.runs(model="base")[field].iloc[0]
-    selected = {field: {} if field == "perturbation_params" else stored}
+    selected: dict[str, Any] = {field: {} if field == "perturbation_params" else stored}
     assert len(statistics_from_store(store, "accuracy", **selected)) == 1
 
 
