@@ -158,42 +158,22 @@ def _expected_plugin_ece_difference(language: str, scale: float, reps: int = 300
 # ------------------------------------------------------------------ what was planted is found
 
 
-@pytest.mark.parametrize("metric", ["ece", "nll", "brier", "confidence"])
-def test_planted_overconfidence_is_significant_and_covered(planted, population, metric):
-    _, result, _ = planted
-    # The planted Brier differences (0.02-0.05) are within one to three standard
-    # errors of a paired Brier difference at n = 1500: covered, not always detected.
-    detectable = metric != "brier"
-    # inter: overconfident in Swahili only
-    row = _row(
-        result, system="inter", comparison="difference", language="sw", metric=metric, variant="raw"
-    )
-    truth = _planted_difference(population, "sw", 2.5, metric)
-    assert row.p_adjusted < 0.05 or not detectable
-    assert row.ci_low <= truth <= row.ci_high, (metric, truth, row.ci_low, row.ci_high)
-    # inter_all: overconfident in every language
-    for language in LANGUAGES:
-        row = _row(
-            result,
-            system="inter_all",
-            comparison="difference",
-            language=language,
-            metric=metric,
-            variant="raw",
-        )
-        truth = _planted_difference(population, language, 3.0, metric)
-        assert row.p_adjusted < 0.05 or not detectable
-        assert row.ci_low <= truth <= row.ci_high, (
-            language,
-            metric,
-            truth,
-            row.ci_low,
-            row.ci_high,
-        )
-
-
-def test_value_intervals_contain_population_values(planted, population):
-    _, result, _ = planted
+def _planted_intervals(result, population) -> list[tuple[str, float, float, float]]:
+    """(what, truth, ci_low, ci_high) for every planted difference and population value."""
+    out = []
+    for metric in ("ece", "nll", "brier", "confidence"):
+        cases = [("inter", "sw", 2.5)] + [("inter_all", lang, 3.0) for lang in LANGUAGES]
+        for system, language, scale in cases:
+            row = _row(
+                result,
+                system=system,
+                comparison="difference",
+                language=language,
+                metric=metric,
+                variant="raw",
+            )
+            truth = _planted_difference(population, language, scale, metric)
+            out.append((f"Δ{metric} {system} {language}", truth, row.ci_low, row.ci_high))
     for language in LANGUAGES:
         for metric in ("accuracy", "nll", "brier", "confidence"):
             row = _row(
@@ -205,13 +185,43 @@ def test_value_intervals_contain_population_values(planted, population):
                 variant="raw",
             )
             truth = population[(language, 1.0)][metric]
-            assert row.ci_low <= truth <= row.ci_high, (
-                language,
-                metric,
-                truth,
-                row.ci_low,
-                row.ci_high,
+            out.append((f"{metric} baseline {language}", truth, row.ci_low, row.ci_high))
+    return out
+
+
+def test_planted_differences_are_significant(planted):
+    _, result, _ = planted
+    # Brier is left out: its planted differences (0.02-0.05) are one to three
+    # standard errors of a paired Brier difference at n = 1500 (covered, see
+    # below, but not always detected).
+    for metric in ("ece", "nll", "confidence"):
+        cases = [("inter", "sw")] + [("inter_all", lang) for lang in LANGUAGES]
+        for system, language in cases:
+            row = _row(
+                result,
+                system=system,
+                comparison="difference",
+                language=language,
+                metric=metric,
+                variant="raw",
             )
+            assert row.p_adjusted < 0.05 and row.estimate > 0, (metric, system, language)
+
+
+def test_intervals_contain_the_planted_values(planted, population):
+    # 28 nominal 95% intervals (16 planted differences, 12 population values).
+    # Each misses its target 5% of the time by design, so the test asks what
+    # 95% coverage implies rather than 28 hits: at most 4 misses (more has
+    # probability 0.015 for independent intervals), each a near miss (within
+    # one half-width of the interval).
+    _, result, _ = planted
+    intervals = _planted_intervals(result, population)
+    assert len(intervals) == 28
+    misses = [(w, t, lo, hi) for w, t, lo, hi in intervals if not lo <= t <= hi]
+    assert len(misses) <= 4, misses
+    for what, truth, low, high in misses:
+        half = (high - low) / 2
+        assert low - half <= truth <= high + half, (what, truth, low, high)
 
 
 # ------------------------------------------------------------------ and nothing else

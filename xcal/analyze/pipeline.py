@@ -500,11 +500,16 @@ def _run_signature(run: Run) -> list[Any]:
     ]
 
 
-def _seed_for(seed: int, cell_key: str) -> int:
-    # One reproducible stream per cell, independent of processing order; the
-    # value is reported in the ``seed`` column so any row can be recomputed with
-    # xcal.stats.paired_bootstrap(..., rng=seed).
-    digest = hashlib.blake2b(f"{seed}|{cell_key}".encode(), digest_size=8).digest()
+def _seed_for(seed: int, cell: Run) -> int:
+    """The bootstrap seed of a cell: a function of the user's seed and the cell's identity.
+
+    Not of the runs' contents or write times, so rebuilding an identical store
+    gives identical intervals, and the cells are independent of processing
+    order. The value is reported in the ``seed`` column so any row can be
+    recomputed with ``xcal.stats.paired_bootstrap(..., rng=seed)``.
+    """
+    identity = json.dumps([seed, *(str(cell[f]) for f in CELL_FIELDS)])
+    digest = hashlib.blake2b(identity.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") >> 1
 
 
@@ -618,9 +623,7 @@ def _group_values(run: Run) -> dict[str, Any]:
     }
 
 
-def _analyse_cell(
-    ctx: _CellContext, cell_runs: pd.DataFrame, cell_key: str
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _analyse_cell(ctx: _CellContext, cell_runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Load the cell's runs, score every variant, bootstrap values and differences."""
     from xcal.metrics import top_label_reliability_table
     from xcal.stats import bootstrap_pvalue, percentile_interval
@@ -690,7 +693,7 @@ def _analyse_cell(
                 if stat is not None:
                     stats[(system, variant, metric)] = stat
     estimates = {k: s.estimate() for k, s in stats.items()}
-    seed = _seed_for(options.seed, cell_key)
+    seed = _seed_for(options.seed, records[0])
     n = len(eval_ids)
     replicates: dict[tuple[str, str, str], np.ndarray] = {}
     if options.n_boot > 0 and stats:
@@ -1071,7 +1074,7 @@ def analyze_store(
             hit = ctx.cache.get(key)
             if hit is None:
                 before = len(ctx.notes)
-                rows, bins = _analyse_cell(ctx, cell_runs, key)
+                rows, bins = _analyse_cell(ctx, cell_runs)
                 ctx.cache.put(key, rows, bins, ctx.notes[before:])
                 computed += 1
             else:
