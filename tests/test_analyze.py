@@ -755,3 +755,25 @@ def test_fused_bootstrap_equals_one_statistic_at_a_time(monkeypatch):
         reference = bootstrap_distribution(stat, B=250, rng=11)
         np.testing.assert_allclose(fused[name], reference, rtol=1e-12, atol=1e-15, err_msg=name)
         np.testing.assert_allclose(split[name], reference, rtol=1e-12, atol=1e-15, err_msg=name)
+
+
+def test_runs_that_label_the_same_examples_differently_are_refused(tmp_path):
+    from xcal.store import RunManifest, open_store
+
+    store = open_store(tmp_path / "store")
+    ids = [f"xnli-test-{i:06d}" for i in range(60)]
+    labels = np.arange(60) % 3
+    for model, y in (("baseline", labels), ("inter", np.roll(labels, 1))):
+        manifest = RunManifest(
+            model=model,
+            task="xnli",
+            split="test",
+            language="de",
+            record_kind="classification",
+            input_fingerprint="same-inputs",
+            n_examples=60,
+        )
+        logits = np.random.default_rng(0).normal(size=(60, 3))
+        store.write_run(manifest, {"example_id": ids, "logits": logits, "label": y})
+    with pytest.raises(ValueError, match=r"different gold labels to 60 of the 60 examples"):
+        analyze_store(store, baseline="baseline", n_boot=0, cache=False, progress=False)
