@@ -130,3 +130,14 @@ def test_missing_store(tmp_path):
     result = runner.invoke(app, ["analyze", str(tmp_path / "none"), "--baseline", "b"])
     assert result.exit_code == 1
     assert "no prediction store at" in result.output
+
+
+def test_a_damaged_run_is_reported_not_a_traceback(tmp_path):
+    path = tmp_path / "store"
+    make_synthetic_store(path, systems=(SyntheticSystem("base"),), languages=("en",), n_examples=50)
+    run_file = next(path.rglob("*.parquet"))
+    run_file.write_bytes(run_file.read_bytes()[:100])  # truncated
+    result = runner.invoke(app, ["analyze", str(path), "-b", "base", "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "error:" in result.output and run_file.name in " ".join(result.output.split())
+    assert "Traceback" not in result.output

@@ -148,6 +148,7 @@ def analyze(
         filters["language"] = list(language)
 
     from xcal.analyze import analyze_store
+    from xcal.store import StoreError
 
     try:
         result = analyze_store(
@@ -168,7 +169,7 @@ def analyze(
             cache=cache,
             progress=None if not quiet else False,
         )
-    except (FileNotFoundError, ValueError, KeyError) as error:
+    except (FileNotFoundError, ValueError, KeyError, StoreError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         console.print(f"[red]error:[/] {message}", soft_wrap=True)
         raise typer.Exit(1) from None
