@@ -30,6 +30,8 @@ For every system other than the baseline, each metric's paired difference
 to the baseline on the same examples gets a bootstrap interval and a p-value
 (:mod:`xcal.stats`), adjusted over the family of all languages, tasks and
 perturbations of that system, metric and variant (Holm or Benjamini-Hochberg).
+Intervals of the ``ts_*`` variants are conditional on the fitted temperatures:
+they resample the evaluation examples, not the fitting ones.
 Cell results are cached by the runs' identities and fingerprints, so running
 again on an unchanged store recomputes nothing.
 """
