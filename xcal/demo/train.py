@@ -14,9 +14,11 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -109,14 +111,14 @@ def fine_tune(
     rng = np.random.default_rng(config.seed)
 
     tokenizer = AutoTokenizer.from_pretrained(base)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base,
-        num_labels=data.num_labels,
-        ignore_mismatched_sizes=True,  # a previous stage's head has another shape
-        use_safetensors=True,
-    )
-    model.config.id2label = dict(enumerate(data.label_names))
-    model.config.label2id = {name: i for i, name in enumerate(data.label_names)}
+    with _quiet_transformers():
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base,
+            id2label=dict(enumerate(data.label_names)),
+            label2id={name: i for i, name in enumerate(data.label_names)},
+            ignore_mismatched_sizes=True,  # a previous stage's head has another shape
+            use_safetensors=True,
+        )
     _freeze_lower_layers(model, config.trainable_layers)
     head_params = [p for n, p in model.named_parameters() if p.requires_grad and _is_head(n)]
     body_params = [p for n, p in model.named_parameters() if p.requires_grad and not _is_head(n)]
@@ -162,10 +164,42 @@ def fine_tune(
         "config": asdict(config),
         "stages": [*_previous_stages(base), data.name],
     }
+    _save_atomically(model, tokenizer, info, out)
+    return out
+
+
+def truncate_encoder(
+    base: str | os.PathLike[str], out: str | os.PathLike[str], n_layers: int
+) -> Path:
+    """Save the bottom ``n_layers`` transformer layers of an encoder as a new checkpoint.
+
+    Inference cost grows with depth, and on two CPU cores the demo cannot
+    afford all twelve layers for every system x language x condition; the
+    lower layers of a multilingual encoder keep most of its cross-lingual
+    alignment. The result is an ordinary checkpoint with
+    ``num_hidden_layers = n_layers``, written atomically like :func:`fine_tune`.
+    """
+    from transformers import AutoModel, AutoTokenizer
+
+    base, out = Path(base), Path(out)
+    with _quiet_transformers():
+        model = AutoModel.from_pretrained(base, use_safetensors=True)
+    layers = model.encoder.layer
+    if not 1 <= n_layers <= len(layers):
+        raise ValueError(f"Expected `n_layers` in [1, {len(layers)}], got {n_layers}")
+    model.encoder.layer = layers[:n_layers]
+    model.config.num_hidden_layers = n_layers
+    info = {"base": str(base), "truncated_to_layers": n_layers, "stages": []}
+    _save_atomically(model, AutoTokenizer.from_pretrained(base), info, out)
+    return out
+
+
+def _save_atomically(model: Any, tokenizer: Any, info: dict[str, Any], out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        model.save_pretrained(tmp, safe_serialization=True)
+        with _quiet_transformers():
+            model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         (tmp / TRAINING_INFO).write_text(json.dumps(info, indent=2) + "\n")
         if out.exists():
@@ -174,7 +208,6 @@ def fine_tune(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out
 
 
 def training_stages(checkpoint: str | os.PathLike[str]) -> list[str]:
@@ -188,6 +221,23 @@ def _previous_stages(checkpoint: Path) -> list[str]:
         return []
     stages = json.loads(info.read_text()).get("stages", [])
     return [str(s) for s in stages]
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load report and save bar: a new head is expected here."""
+    from transformers.utils import logging
+
+    verbosity = logging.get_verbosity()
+    bars = logging.is_progress_bar_enabled()
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
+        if bars:
+            logging.enable_progress_bar()
 
 
 def _is_head(name: str) -> bool:
