@@ -449,3 +449,31 @@ def test_example_range(tiny: dict[str, str], xtreme_dir: Path, tmp_path: Path) -
     late = Grid((ModelSpec(tiny["cls"]),), (TaskSpec("xnli", ("de",), examples="5000:"),))
     with pytest.raises(InferInputError, match="starts at 5000 but de has 2490 examples"):
         _run(late, store, xtreme_dir)
+
+
+@pytest.mark.usefixtures("no_loading")
+def test_unpinnable_revision_and_missing_device_refused(
+    tiny: dict[str, str], xtreme_dir: Path, tmp_path: Path
+) -> None:
+    grid = Grid((ModelSpec(tiny["cls"], revision="v1.0"),), (TaskSpec("xnli", ("de",)),))
+    with pytest.raises(InferInputError, match=r"pinning revision 'v1\.0' is not supported"):
+        _run(grid, tmp_path / "store", xtreme_dir)
+    import torch
+
+    if not torch.cuda.is_available():
+        grid = Grid((ModelSpec(tiny["cls"]),), (TaskSpec("xnli", ("de",)),))
+        with pytest.raises(InferInputError, match="CUDA is not available"):
+            _run(grid, tmp_path / "store", xtreme_dir, device="cuda")
+
+
+def test_languages_all(xtreme_dir: Path) -> None:
+    cfg = grid_from_dict({"models": ["m"], "tasks": ["pawsx"], "languages": ["all"]})
+    assert [c.language for c in cfg.grid.cells(xtreme_dir)] == [
+        "de",
+        "en",
+        "es",
+        "fr",
+        "ja",
+        "ko",
+        "zh",
+    ]

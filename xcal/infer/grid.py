@@ -416,7 +416,9 @@ def grid_from_dict(
 
     default_langs = data.get("languages")
     if isinstance(default_langs, str):
-        default_langs = None if default_langs == "all" else [default_langs]
+        default_langs = [default_langs]
+    if default_langs is not None and list(default_langs) == ["all"]:
+        default_langs = None
     split = data.get("split")
     tasks: list[TaskSpec] = []
     for i, t in enumerate(
@@ -431,10 +433,10 @@ def grid_from_dict(
                 f"{where}: tasks[{i}]: unknown key(s) {', '.join(unknown)}; known: languages, name, split"
             )
         langs = entry.get("languages", default_langs)
-        if langs == "all":
-            langs = None
-        elif isinstance(langs, str):
+        if isinstance(langs, str):
             langs = [langs]
+        if langs is not None and list(langs) == ["all"]:
+            langs = None
         tasks.append(
             TaskSpec(
                 str(entry["name"]),

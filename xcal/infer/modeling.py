@@ -47,7 +47,10 @@ class ModelSpec:
     name : str
         Hub id, local checkpoint directory, or ``bundled:multilingual-e5-small``.
     revision : str, optional
-        Hub revision; also recorded as the run's ``model_revision``.
+        A hub revision to pin. Refused for now: the loader
+        (:func:`xcal.models.load_model_and_tokenizer`) cannot pin one, and
+        loading another revision than the one recorded would be silent. Use a
+        local snapshot directory (its weights are hashed into the manifest).
     label : str, optional
         The name written to the store (default: ``name``).
     scoring : {"auto", "head", "lm"}
@@ -214,11 +217,8 @@ def _revision(spec: ModelSpec, source: str, config: Any) -> str | None:
     """The revision :func:`xcal.models.load_model_and_tokenizer` will report, without loading.
 
     A local checkpoint is identified by a hash of its weight files (the bundled
-    model by its provenance record), a hub checkpoint by its commit; an
-    explicit ``spec.revision`` wins.
+    model by its provenance record), a hub checkpoint by its commit.
     """
-    if spec.revision:
-        return spec.revision
     from pathlib import Path
 
     from xcal.models import ModelLoadError, weights_sha256
@@ -289,6 +289,11 @@ def inspect_model(spec: ModelSpec, *, tokenizer: bool = True) -> ModelInfo:
         source = resolve_source(spec.name)
     except Exception as exc:
         raise ModelSpecError(f"model {spec.name!r}: {exc}") from exc
+    if spec.revision is not None:
+        raise ModelSpecError(
+            f"model {spec.name!r}: pinning revision {spec.revision!r} is not supported yet "
+            "(the loader cannot pin one); download that revision to a directory and pass its path"
+        )
     _refuse_remote_code(spec, source)
     try:
         config = AutoConfig.from_pretrained(
@@ -532,7 +537,7 @@ def load_for(info: ModelInfo, plan: Plan, task: Task, *, device: str, dtype: str
     finally:
         if bar:
             hf_logging.enable_progress_bar()
-    if info.spec.revision is None and loaded.model_revision != info.revision:
+    if loaded.model_revision != info.revision:
         raise ModelSpecError(
             f"model {info.spec.name!r} changed while the job ran (revision "
             f"{info.revision} when planned, {loaded.model_revision} when loaded); restart the job"

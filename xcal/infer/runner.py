@@ -431,7 +431,10 @@ def run_grid(
         cells = shard_cells(grid.cells(root), shard)
     except (UnknownTaskError, MissingDataError, TaskDataError, GridError) as exc:
         raise InferInputError([str(exc)]) from None
-    device = pick_device(options.device)
+    try:
+        device = pick_device(options.device)
+    except Exception as exc:  # an unknown or unavailable device
+        raise InferInputError([str(exc)]) from None
     if options.threads is not None:
         import torch
 
