@@ -88,3 +88,33 @@ def test_too_many_trainable_layers_is_refused(tiny_bert: Path, tmp_path: Path) -
     with pytest.raises(ValueError, match="trainable_layers"):
         fine_tune(tiny_bert, _separable(8), tmp_path / "x", TrainConfig(trainable_layers=99))
     assert not (tmp_path / "x").exists()
+
+
+def test_truncated_encoder_keeps_bottom_layers_and_pools_the_last(
+    tiny_bert: Path, tmp_path: Path
+) -> None:
+    import torch
+    from transformers import AutoModel
+
+    from xcal.demo.train import MEAN_POOL_GAIN, truncate_encoder
+
+    full = AutoModel.from_pretrained(tiny_bert)
+    out = truncate_encoder(tiny_bert, tmp_path / "l1", 1)
+    cut = AutoModel.from_pretrained(out)
+    assert cut.config.num_hidden_layers == 1 and len(cut.encoder.layer) == 1
+    last = cut.encoder.layer[0].attention
+    assert torch.count_nonzero(last.self.query.weight) == 0
+    assert torch.equal(last.self.key.weight, full.encoder.layer[0].attention.self.key.weight)
+    assert torch.allclose(
+        last.output.dense.weight,
+        full.encoder.layer[0].attention.output.dense.weight * MEAN_POOL_GAIN,
+    )
+    plain = AutoModel.from_pretrained(
+        truncate_encoder(tiny_bert, tmp_path / "p", 1, mean_pool_last_layer=False)
+    )
+    assert torch.equal(
+        plain.encoder.layer[0].attention.self.query.weight,
+        full.encoder.layer[0].attention.self.query.weight,
+    )
+    with pytest.raises(ValueError, match="n_layers"):
+        truncate_encoder(tiny_bert, tmp_path / "x", 3)

@@ -23,10 +23,17 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from xcal.demo.train import PairData, TrainConfig, fine_tune, truncate_encoder
+from xcal.demo.train import (
+    MEAN_POOL_GAIN,
+    PairData,
+    TrainConfig,
+    fine_tune,
+    truncate_encoder,
+)
 
 BASELINE = "baseline"
 RETRIEVAL_TEMPERATURE = 0.05
+RECIPE_FILE = "xcal_recipe.txt"  # what a demo checkpoint was made from, to know when to redo it
 XNLI_GROUP = 3  # XNLI dev lists each premise with three hypotheses in a row
 
 # Tatoeba languages spanning Joshi et al. (2020) resource classes 0-5.
@@ -232,6 +239,11 @@ def _recipe_hash(*parts: Any) -> str:
     return hashlib.sha256(payload).hexdigest()[:16]
 
 
+def _recipe_of(checkpoint: Path) -> str:
+    stamp = checkpoint / RECIPE_FILE
+    return stamp.read_text().strip() if stamp.is_file() else ""
+
+
 def _train_once(
     base: Path,
     data: PairData,
@@ -240,8 +252,11 @@ def _train_once(
     log: Callable[[str], None],
 ) -> Path:
     """Fine-tune unless ``out`` already holds a checkpoint of the same recipe."""
-    recipe = _recipe_hash(str(base), asdict(config), data.name, len(data.labels), data.labels)
-    stamp = out / "xcal_recipe.txt"
+    # The base's own recipe is part of this one: a changed base retrains every stage after it.
+    recipe = _recipe_hash(
+        str(base), _recipe_of(base), asdict(config), data.name, len(data.labels), data.labels
+    )
+    stamp = out / RECIPE_FILE
     if stamp.is_file() and stamp.read_text().strip() == recipe:
         log(f"  reuse {out.name} (same recipe)")
         return out
@@ -265,8 +280,8 @@ def _train_once(
 
 def _truncated_base(bundled: Path, work: Path, n_layers: int, log: Callable[[str], None]) -> Path:
     out = work / "ckpt" / f"e5-small-L{n_layers}"
-    recipe = _recipe_hash(str(bundled), n_layers)
-    stamp = out / "xcal_recipe.txt"
+    recipe = _recipe_hash(str(bundled), n_layers, "mean-pool-last-layer", MEAN_POOL_GAIN)
+    stamp = out / RECIPE_FILE
     if stamp.is_file() and stamp.read_text().strip() == recipe:
         return out
     log(f"  truncate the encoder to {n_layers} layers")

@@ -23,6 +23,9 @@ from typing import Any
 import numpy as np
 
 TRAINING_INFO = "xcal_training.json"
+# Gain on the last layer's attention output when it is made a mean pooler (see
+# truncate_encoder): large enough that the per-input average dominates [CLS].
+MEAN_POOL_GAIN = 30.0
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,11 @@ def fine_tune(
 
 
 def truncate_encoder(
-    base: str | os.PathLike[str], out: str | os.PathLike[str], n_layers: int
+    base: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    n_layers: int,
+    *,
+    mean_pool_last_layer: bool = True,
 ) -> Path:
     """Save the bottom ``n_layers`` transformer layers of an encoder as a new checkpoint.
 
@@ -178,6 +185,16 @@ def truncate_encoder(
     lower layers of a multilingual encoder keep most of its cross-lingual
     alignment. The result is an ordinary checkpoint with
     ``num_hidden_layers = n_layers``, written atomically like :func:`fine_tune`.
+
+    With ``mean_pool_last_layer`` the last kept layer is turned into a mean
+    pooler for the ``[CLS]`` position, which is what a classification head
+    reads. e5 models are trained with mean pooling and their ``[CLS]`` state
+    is nearly the same for every input (its spread across XNLI pairs is about
+    1e-3 of the other positions'), so a head on it cannot learn in a few
+    hundred steps. Zeroing the layer's query projection makes its attention
+    uniform over the real tokens, and scaling its attention output by
+    ``MEAN_POOL_GAIN`` lets that average outweigh the constant residual. The
+    model stays a standard BERT; only the weights change.
     """
     from transformers import AutoModel, AutoTokenizer
 
@@ -189,7 +206,21 @@ def truncate_encoder(
         raise ValueError(f"Expected `n_layers` in [1, {len(layers)}], got {n_layers}")
     model.encoder.layer = layers[:n_layers]
     model.config.num_hidden_layers = n_layers
-    info = {"base": str(base), "truncated_to_layers": n_layers, "stages": []}
+    if mean_pool_last_layer:
+        import torch
+
+        last = model.encoder.layer[-1].attention
+        with torch.no_grad():
+            last.self.query.weight.zero_()
+            last.self.query.bias.zero_()
+            last.output.dense.weight.mul_(MEAN_POOL_GAIN)
+            last.output.dense.bias.mul_(MEAN_POOL_GAIN)
+    info = {
+        "base": str(base),
+        "truncated_to_layers": n_layers,
+        "mean_pool_last_layer": mean_pool_last_layer,
+        "stages": [],
+    }
     _save_atomically(model, AutoTokenizer.from_pretrained(base), info, out)
     return out
 
