@@ -248,3 +248,77 @@ def test_gain_vs_distance_has_one_point_per_system(figures):
     assert sorted(disp.frame["distance"]) == pytest.approx([0.2, 0.4, 0.5])
     assert disp.ax_.get_xlabel() == "Task distance (intermediate to target)"
     assert disp.ax_.get_ylabel() == "ECE reduction vs baseline (points)"
+
+
+def _architecture_results(architectures: dict[str, str]) -> pd.DataFrame:
+    from xcal.analyze.results import RESULT_COLUMNS, conform
+
+    values = {  # system -> metric -> language -> value (proportions)
+        "enc": {
+            "accuracy": {"en": 0.80, "de": 0.75, "sw": 0.65},
+            "ece": {"en": 0.05, "de": 0.07, "sw": 0.12},
+        },
+        "dec": {
+            "accuracy": {"en": 0.70, "de": 0.68, "sw": 0.60},
+            "ece": {"en": 0.10, "de": 0.11, "sw": 0.15},
+        },
+    }
+    records = []
+    for system, by_metric in values.items():
+        for metric, by_language in by_metric.items():
+            for language, value in by_language.items():
+                for perturbation, shift in (("none", 0.0), ("word_shuffle", 0.3)):
+                    record = dict.fromkeys(RESULT_COLUMNS)
+                    record.update(
+                        system=system, baseline="", comparison="value", task="xnli",
+                        split="test", language=language, perturbation=perturbation,
+                        severity=0.5 if shift else 0.0, perturbation_seed=0,
+                        perturbation_params="", metric=metric, variant="raw",
+                        estimate=value - shift, ci_low=value - shift - 0.01,
+                        ci_high=value - shift + 0.01, n_examples=100, n_boot=100, seed=0,
+                        higher_is_better=metric == "accuracy", record_kind="classification",
+                        architecture=architectures[system],
+                    )  # fmt: skip
+                    records.append(record)
+    return conform(pd.DataFrame(records))
+
+
+def test_architecture_gap_table_matches_a_hand_computation():
+    from xcal.analyze.tables import architecture_gap_table
+
+    results = _architecture_results({"enc": "encoder-only", "dec": "decoder-only"})
+    tables = architecture_gap_table(results, n_boot=200)
+    assert len(tables) == 1
+    tex = tables[0].tex
+    # Gap = en minus language, mean over de and sw, in percentage points; the
+    # perturbed rows (0.3 lower everywhere) must not enter.
+    enc = (((80 - 75) + (80 - 65)) / 2, ((5 - 7) + (5 - 12)) / 2)  # 10.0, -4.5
+    dec = (((70 - 68) + (70 - 60)) / 2, ((10 - 11) + (10 - 15)) / 2)  # 6.0, -3.0
+    rows = {line.split("&")[1].strip(): line for line in tex.splitlines() if line.count("&") == 3}
+    assert rows["enc"].startswith("encoder-only") and rows["dec"].startswith("decoder-only")
+    for system, (accuracy, ece) in (("enc", enc), ("dec", dec)):
+        cells = [c.split("\\pm")[0].strip() for c in rows[system].split("&")[2:]]
+        assert cells == [f"{accuracy:.1f}", f"{ece:.1f}"]
+    assert "Transfer gap on xnli" in tables[0].caption
+
+
+def test_architecture_gap_table_needs_two_families():
+    from xcal.analyze.tables import architecture_gap_table
+
+    results = _architecture_results({"enc": "encoder-only", "dec": "encoder-only"})
+    assert architecture_gap_table(results) == []
+
+
+@pytest.mark.parametrize("two_families", [True, False])
+def test_build_tables_includes_the_architecture_gap_only_with_two_families(two_families):
+    from types import SimpleNamespace
+
+    from xcal.analyze.report import build_tables
+
+    families = {"enc": "encoder-only", "dec": "decoder-only" if two_families else "encoder-only"}
+    result = SimpleNamespace(
+        results=_architecture_results(families), correlations=pd.DataFrame(), notes=[]
+    )
+    names = [table.name for table in build_tables(result)]  # type: ignore[arg-type]
+    assert ("architecture_gap_raw_xnli" in names) is two_families
+    assert result.notes == []

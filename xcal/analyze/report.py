@@ -92,6 +92,8 @@ def build_tables(result: AnalysisResult) -> list[LatexTable]:
                     partial(t.resource_class_table, frame, metric=metric),
                 )
             )
+    if {"accuracy", "ece"} & metrics and frame["architecture"].nunique() > 1:
+        builders.append(("architecture gap", partial(t.architecture_gap_table, frame)))
     if not result.correlations.empty:
         builders.append(("correlation", lambda: [t.correlation_table(result.correlations)]))
     for what, build in builders:

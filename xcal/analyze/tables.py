@@ -11,6 +11,9 @@ objects ready to ``\\input`` (see :mod:`xcal.analyze.latex` for the format).
   temperature (does zero-shot recalibration transfer?);
 * :func:`resource_class_table`: calibration by language resource class
   (retrieval, or any task);
+* :func:`architecture_gap_table`: English-minus-language transfer gap per
+  architecture family and system (do encoder- and decoder-only models transfer
+  differently?);
 * :func:`correlation_table`: correlation of the gain with task distance.
 """
 
@@ -312,6 +315,87 @@ def resource_class_table(
                 name=name,
                 row_names=["Resource class"],
                 orders={"resource": sorted(set(grouped["resource"]), reverse=True)},
+            )
+        )
+    return tables
+
+
+def architecture_gap_table(
+    results: pd.DataFrame,
+    *,
+    metrics: Sequence[str] = ("accuracy", "ece"),
+    variant: str = "raw",
+    source_language: str = "en",
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> list[LatexTable]:
+    """Transfer gap (English minus language, mean over languages) per architecture x system.
+
+    The gap of each non-English language comes from
+    :func:`xcal.transfer.architecture.transfer_gap` on clean inputs; its mean
+    per system and its interval (bootstrap over languages) from
+    :func:`xcal.transfer.architecture.gap_by_architecture`. One table per task
+    (columns: metrics); none when the results hold fewer than two architecture
+    families or no English rows.
+    """
+    from xcal.transfer.architecture import gap_by_architecture, transfer_gap
+
+    rows = select(
+        results, comparison="value", metric=list(metrics), variant=variant, perturbation="none"
+    )
+    rows = rows.dropna(subset=["architecture"])
+    if rows["architecture"].nunique() < 2:
+        return []
+    tables = []
+    for task, part in rows.groupby("task", sort=True):
+        if part["architecture"].nunique() < 2 or source_language not in set(part["language"]):
+            continue
+        scores = part.rename(columns={"estimate": "value"})
+        keys = ("system", "architecture", "task", "metric")
+        # Systems lacking an English score (or a metric in English) have no gap.
+        has_source = scores[scores["language"] == source_language][list(keys)].drop_duplicates()
+        scores = scores.merge(has_source, on=list(keys))
+        gaps = transfer_gap(scores, source_language=source_language, group_cols=keys)
+        if gaps.empty or gaps["architecture"].nunique() < 2:
+            continue
+        summary = gap_by_architecture(
+            gaps, by=("architecture", "system", "metric"), B=n_boot, rng=seed
+        )
+        scale = {m: _percent(m)[0] for m in summary["metric"].unique()}
+        factor = summary["metric"].map(scale).to_numpy(float)
+        summary = summary.assign(
+            estimate=summary["estimate"] * factor,
+            ci_low=summary["ci_low"] * factor,
+            ci_high=summary["ci_high"] * factor,
+            metric_label=[f"{metric_info(m).label}{_percent(m)[1]}" for m in summary["metric"]],
+        )
+        n_languages = gaps["language"].nunique()
+        name = _slug("architecture_gap", variant, task)
+        caption = (
+            f"Transfer gap on {task} by architecture family: {source_language} score minus the "
+            f"score in each other language, mean over {n_languages} languages, clean inputs, "
+            f"{_VARIANT_TEXT.get(variant, variant)} (accuracy: positive = loss in transfer; "
+            f"ECE: negative = loss)."
+        )
+        tables.append(
+            table_from_frame(
+                summary,
+                rows=["architecture", "system"],
+                columns=["metric_label"],
+                p_value=None,
+                digits=1 if all(v == 100.0 for v in scale.values()) else 3,
+                caption=caption,
+                caption_notes=["Intervals: bootstrap over languages."],
+                label=f"tab:{name}",
+                name=name,
+                row_names=["Architecture", "System"],
+                orders={
+                    "metric_label": [
+                        f"{metric_info(m).label}{_percent(m)[1]}"
+                        for m in metrics
+                        if m in set(summary["metric"])
+                    ]
+                },
             )
         )
     return tables
