@@ -401,9 +401,9 @@ def run_demo(
     counts = summarize(results)
     written = [r for r in results if r.status == "written"]
     seconds = sum(r.seconds for r in written)
-    rate = sum(r.n_examples for r in written) / seconds if seconds else float("nan")
+    speed = f" ({sum(r.n_examples for r in written) / seconds:.0f} examples/s)" if seconds else ""
     log(
-        f"  {counts['written']} runs written ({rate:.0f} examples/s), "
+        f"  {counts['written']} runs written{speed}, "
         f"{counts['skipped']} reused, {counts['failed']} failed"
     )
     failed = [r for r in results if r.status == "failed"]
