@@ -14,6 +14,7 @@ from sklearn.metrics import log_loss
 
 import xcal.metrics._toplabel as toplabel
 from xcal.metrics import (
+    _binning,
     accuracy_score,
     brier_score_loss,
     calibration_error_parts,
@@ -30,7 +31,13 @@ from xcal.metrics import (
     top_label_calibration_error,
     top_label_reliability_table,
 )
-from xcal.metrics._binning import mass_bin_ids, reference_width_bin_ids, width_bin_ids
+from xcal.metrics._binning import (
+    fold_overflow_bin,
+    mass_bin_ids,
+    reference_width_bin_ids,
+    width_bin_ids,
+    width_bin_keys,
+)
 
 netcal_metrics = pytest.importorskip("netcal.metrics")
 
@@ -320,6 +327,66 @@ def test_width_bins_equal_searchsorted_at_and_around_edges(dtype: Any, n_bins: i
     np.testing.assert_array_equal(
         width_bin_ids(values, n_bins), reference_width_bin_ids(values, n_bins)
     )
+
+
+def _keys_reference(values: np.ndarray, correct: np.ndarray, n_bins: int) -> np.ndarray:
+    return 2 * reference_width_bin_ids(values, n_bins) + correct
+
+
+@pytest.mark.parametrize("n_bins", [1, 2, 3, 7, 10, 15, 20, 100, 5000])
+def test_width_bin_keys_equal_searchsorted_at_and_around_edges(n_bins: int) -> None:
+    edges = np.linspace(0, 1, n_bins + 1)
+    values = np.concatenate(
+        [
+            edges,
+            np.nextafter(edges, -1),
+            np.nextafter(edges, 2),
+            np.arange(n_bins + 1) / n_bins,
+            np.random.default_rng(n_bins).uniform(size=1000),
+        ]
+    )
+    values = np.clip(values, 0, 1)
+    correct = np.random.default_rng(1).integers(0, 2, size=values.size).astype(bool)
+    m = values.size
+    keys = width_bin_keys(
+        values,
+        correct,
+        n_bins,
+        out=np.empty(m, dtype=np.intp),
+        scratch=(np.empty(m), np.empty(m), np.empty(m, dtype=bool)),
+    )
+    assert keys is not None
+    # the overflow bin n_bins is folded into the last bin by the caller
+    folded = np.where(keys >= 2 * n_bins, keys - 2, keys)
+    np.testing.assert_array_equal(folded, _keys_reference(values, correct, n_bins))
+    per_key = np.bincount(keys, minlength=2 * n_bins + 2)
+    np.testing.assert_array_equal(
+        fold_overflow_bin(per_key, n_bins).ravel(),
+        np.bincount(_keys_reference(values, correct, n_bins), minlength=2 * n_bins),
+    )
+
+
+def test_classification_ece_without_arithmetic_edges_uses_the_table_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # numpy could one day build linspace edges another way; the table path must
+    # then give the same number
+    rng = np.random.default_rng(3)
+    logits = rng.normal(scale=3, size=(5000, 3))
+    y_true = rng.integers(0, 3, size=5000)
+    expected = expected_calibration_error(y_true, logits=logits)
+    monkeypatch.setattr(_binning, "_uniform_step", lambda n_bins: None)
+    assert (
+        _binning.width_bin_keys(
+            np.zeros(1),
+            np.zeros(1, bool),
+            15,
+            out=np.empty(1, np.intp),
+            scratch=(np.empty(1), np.empty(1), np.empty(1, bool)),
+        )
+        is None
+    )
+    assert expected_calibration_error(y_true, logits=logits) == expected
 
 
 def test_empty_bins_do_not_count() -> None:

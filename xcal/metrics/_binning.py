@@ -119,6 +119,61 @@ def width_bin_ids(
     return out
 
 
+@lru_cache(maxsize=64)
+def _uniform_step(n_bins: int) -> float | None:
+    """``1 / n_bins`` if every ``linspace`` edge but the last is exactly ``i * (1 / n_bins)``.
+
+    That is how numpy builds the edges today; checking it once per ``n_bins``
+    (rather than assuming it) keeps :func:`width_bin_keys` exact on any numpy.
+    """
+    step = 1.0 / n_bins
+    inner = np.arange(n_bins, dtype=np.float64) * step
+    return step if np.array_equal(inner, width_edges(n_bins)[:-1]) else None
+
+
+def width_bin_keys(
+    confidence: np.ndarray,
+    correct: np.ndarray,
+    n_bins: int,
+    *,
+    out: np.ndarray,
+    scratch: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> np.ndarray | None:
+    """``2 * bin + correct`` for float64 confidences, in float arithmetic; None if unsupported.
+
+    The same candidate-and-correct rule as :func:`width_bin_ids`, with the edges
+    computed as ``i * step`` instead of looked up (a table lookup costs several
+    elementwise passes). One difference on purpose: a candidate of ``n_bins``
+    (confidence 1.0, or a product rounded up to ``n_bins``) is not clipped here;
+    its keys are ``2 * n_bins`` and ``2 * n_bins + 1``, and the caller adds their
+    counts to the last bin's (:func:`fold_overflow_bin`), which saves a pass.
+    """
+    step = _uniform_step(n_bins)
+    if step is None or confidence.dtype != np.float64:
+        return None
+    bin_, edge, flag = scratch
+    np.multiply(confidence, float(n_bins), out=bin_)
+    np.floor(bin_, out=bin_)
+    np.add(bin_, 1.0, out=edge)
+    np.multiply(edge, step, out=edge)  # the candidate's upper edge
+    np.greater_equal(confidence, edge, out=flag)
+    np.multiply(bin_, step, out=edge)  # its lower edge, before the candidate moves
+    np.add(bin_, flag, out=bin_)
+    np.less(confidence, edge, out=flag)  # never true together with the upper test
+    np.subtract(bin_, flag, out=bin_)
+    np.multiply(bin_, 2.0, out=bin_)
+    np.add(bin_, correct, out=bin_)
+    out[:] = bin_
+    return out
+
+
+def fold_overflow_bin(per_key: np.ndarray, n_bins: int) -> np.ndarray:
+    """Per-key totals of length ``2 * n_bins + 2`` to ``(n_bins, 2)``, bin ``n_bins`` into the last."""
+    folded = per_key[: 2 * n_bins].reshape(n_bins, 2).copy()
+    folded[-1] += per_key[2 * n_bins :]
+    return folded
+
+
 def reference_width_bin_ids(confidence: np.ndarray, n_bins: int) -> np.ndarray:
     """The slow, obviously-correct definition ``width_bin_ids`` must equal."""
     ids = np.searchsorted(width_edges(n_bins), confidence, side="right") - 1

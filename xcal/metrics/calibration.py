@@ -20,7 +20,9 @@ from xcal.metrics._binning import (
     bin_ids,
     bin_statistics,
     error_from_statistics,
+    fold_overflow_bin,
     width_bin_ids,
+    width_bin_keys,
     width_edges,
 )
 from xcal.metrics._toplabel import checked_top_label, iter_top_label, top_label_arrays
@@ -148,39 +150,51 @@ def _classification_error(
         # Stream the rows: bin ids and per-bin sums per cache-sized block, never a
         # full-length confidence array. ``key = 2 * bin + correct`` gets counts and
         # correct counts from one integer bincount.
-        keys = np.zeros(2 * n_bins, dtype=np.intp)
-        conf_sum = np.zeros(n_bins)
+        # Keys run to 2 * n_bins + 1: width_bin_keys leaves confidence 1.0 in an
+        # overflow bin that fold_overflow_bin adds to the last one at the end.
+        n_keys = 2 * n_bins + 2
+        counts = np.zeros(n_keys, dtype=np.intp)
+        conf_sums = np.zeros(n_keys)
         buffers: dict[str, np.ndarray] = {}
         for chunk in iter_top_label(scores, kind, y):
             rows = chunk.confidence.shape[0]
-            if not buffers or buffers["ids"].shape[0] < rows:
+            if not buffers or buffers["key"].shape[0] < rows:
                 buffers = {
-                    "ids": np.empty(rows, dtype=np.intp),
                     "key": np.empty(rows, dtype=np.intp),
-                    "prod": np.empty(rows, dtype=scores.dtype),
-                    "edge": np.empty(rows, dtype=scores.dtype),
+                    "bin": np.empty(rows, dtype=np.float64),
+                    "edge": np.empty(rows, dtype=np.float64),
                     "flag": np.empty(rows, dtype=bool),
                     "conf64": np.empty(rows, dtype=np.float64),
+                    "prod": np.empty(rows, dtype=scores.dtype),
+                    "edge_in": np.empty(rows, dtype=scores.dtype),
                 }
             view = {name: buf[:rows] for name, buf in buffers.items()}
             assert chunk.correct is not None
-            b = width_bin_ids(
-                chunk.confidence,
+            conf = chunk.confidence
+            if conf.dtype != np.float64:
+                # exact; bincount would otherwise cast the weights into a fresh array
+                conf = view["conf64"]
+                conf[:] = chunk.confidence
+            k = width_bin_keys(
+                conf,
+                chunk.correct,
                 n_bins,
-                out=view["ids"],
-                scratch=(view["prod"], view["edge"], view["flag"]),
+                out=view["key"],
+                scratch=(view["bin"], view["edge"], view["flag"]),
             )
-            k = view["key"]
-            np.multiply(b, 2, out=k)
-            np.add(k, chunk.correct, out=k)
-            keys += np.bincount(k, minlength=2 * n_bins)
-            weights = chunk.confidence
-            if weights.dtype != np.float64:
-                # bincount would cast float32 weights into a fresh array every block
-                weights = view["conf64"]
-                weights[:] = chunk.confidence
-            conf_sum += np.bincount(b, weights=weights, minlength=n_bins)
-        pairs = keys.reshape(n_bins, 2).astype(np.float64)
+            if k is None:  # edges not of the form i / n_bins on this numpy
+                b = width_bin_ids(
+                    chunk.confidence,
+                    n_bins,
+                    out=view["key"],
+                    scratch=(view["prod"], view["edge_in"], view["flag"]),
+                )
+                np.multiply(b, 2, out=b)
+                k = np.add(b, chunk.correct, out=b)
+            counts += np.bincount(k, minlength=n_keys)
+            conf_sums += np.bincount(k, weights=conf, minlength=n_keys)
+        pairs = fold_overflow_bin(counts, n_bins).astype(np.float64)
+        conf_sum = fold_overflow_bin(conf_sums, n_bins).sum(axis=1)
         count = pairs.sum(axis=1)
         return float(error_from_statistics(count, conf_sum, pairs[:, 1], norm, debias))
     conf, _, correct = top_label_arrays(scores, kind, y)
