@@ -70,3 +70,12 @@ def test_pawsx_keeps_its_labels(xtreme_dir: Path) -> None:
     assert data.label_names == tuple(get_task("pawsx").label_names)
     with pytest.raises(ValueError, match="unknown intermediate task 'mnli'"):
         intermediate_data("mnli", xtreme_dir, 5)
+
+
+def test_intermediate_stages_take_their_own_epochs_and_nothing_else() -> None:
+    full = get_profile("full")
+    assert full.intermediate_epochs is not None
+    assert full.intermediate_train.epochs == full.intermediate_epochs
+    assert full.intermediate_train.learning_rate == full.train.learning_rate
+    same = with_overrides(full, intermediate_epochs=None)
+    assert same.intermediate_train == full.train

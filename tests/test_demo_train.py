@@ -18,17 +18,24 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _separable(n: int, seed: int = 0) -> PairData:
-    """Label 1 iff the second text repeats the first: learnable from tokens alone."""
+    """Label 1 iff the second text contains "fish": learnable from tokens alone.
+
+    Not from length alone, though: both classes draw words of every length,
+    and batches group pairs by length (a label that length gives away would
+    make every batch one class).
+    """
     rng = np.random.default_rng(seed)
-    words = ["cat", "dog", "sun", "tree", "car", "book", "fish", "rain"]
+    words = ["cat", "dog", "sun", "tree", "car", "book", "rain"]
     a, b, y = [], [], []
     for _ in range(n):
-        first = " ".join(rng.choice(words, size=3))
-        same = bool(rng.integers(2))
-        a.append(first)
-        b.append(first if same else "zebra " * 3)
-        y.append(int(same))
-    return PairData(a, b, y, ("different", "same"), "toy")
+        second = list(rng.choice(words, size=3))
+        present = bool(rng.integers(2))
+        if present:
+            second[rng.integers(3)] = "fish"
+        a.append(" ".join(rng.choice(words, size=3)))
+        b.append(" ".join(second))
+        y.append(int(present))
+    return PairData(a, b, y, ("absent", "present"), "toy")
 
 
 def _accuracy(checkpoint: Path, data: PairData) -> float:
@@ -45,13 +52,13 @@ def _accuracy(checkpoint: Path, data: PairData) -> float:
 
 def test_fine_tune_learns_and_records_labels(tiny_bert: Path, tmp_path: Path) -> None:
     train, held_out = _separable(256, seed=0), _separable(128, seed=1)
-    config = TrainConfig(trainable_layers=2, epochs=6, learning_rate=1e-3, head_learning_rate=1e-2)
+    config = TrainConfig(trainable_layers=2, epochs=20, learning_rate=3e-3, head_learning_rate=3e-3)
     out = fine_tune(tiny_bert, train, tmp_path / "ckpt", config)
     assert (out / "model.safetensors").is_file()
     assert not list(out.glob("*.bin")), "weights must be saved as safetensors, not pickles"
     assert _accuracy(out, held_out) >= 0.9
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["id2label"] == {"0": "different", "1": "same"}
+    assert cfg["id2label"] == {"0": "absent", "1": "present"}
     info = json.loads((out / TRAINING_INFO).read_text())
     assert info["stages"] == ["toy"] and info["n_train"] == 256
 
@@ -72,6 +79,49 @@ def test_same_seed_same_weights(tiny_bert: Path, tmp_path: Path) -> None:
     one = load_file(fine_tune(tiny_bert, data, tmp_path / "one", config) / "model.safetensors")
     two = load_file(fine_tune(tiny_bert, data, tmp_path / "two", config) / "model.safetensors")
     assert one.keys() == two.keys()
+    assert all(np.array_equal(one[k], two[k]) for k in one)
+
+
+@pytest.mark.parametrize("trainable_layers", [0, 1, 2])
+def test_frozen_states_then_top_layers_equal_the_full_forward(
+    tiny_bert: Path, trainable_layers: int
+) -> None:
+    # Training runs the top of the network on cached frozen-layer states; in
+    # eval mode that must be the model's own forward, padding included.
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from xcal.demo.train import _frozen_states, _top_forward
+
+    data = _separable(12, seed=4)
+    tok = AutoTokenizer.from_pretrained(tiny_bert)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2).eval()
+    n_frozen = model.config.num_hidden_layers - trainable_layers
+    states = _frozen_states(model, tok, data, n_frozen, 128, cache=None, batch_size=5)
+    batch = tok(list(data.text_a), list(data.text_b), padding=True, return_tensors="pt")
+    assert int(batch["attention_mask"].min()) == 0, "the check needs padded rows"
+    with torch.no_grad():
+        full = model(**batch).logits
+        cached = _top_forward(model, states, n_frozen)
+    torch.testing.assert_close(cached, full, rtol=1e-5, atol=1e-6)
+
+
+def test_frozen_state_cache_is_keyed_by_frozen_weights(tiny_bert: Path, tmp_path: Path) -> None:
+    from xcal.demo.train import FrozenStateCache
+
+    cache = FrozenStateCache()
+    data, config = _separable(32), TrainConfig(trainable_layers=1, epochs=1)
+    shared = fine_tune(tiny_bert, data, tmp_path / "a", config, cache=cache)
+    fine_tune(shared, data, tmp_path / "b", config, cache=cache)  # same frozen layers
+    assert len(cache._states) == 1
+    # more trainable layers: other frozen layers, so another entry
+    fine_tune(shared, data, tmp_path / "c", TrainConfig(trainable_layers=2, epochs=1), cache=cache)
+    assert len(cache._states) == 2
+    # cached or not, the result is the same checkpoint
+    from safetensors.numpy import load_file
+
+    fine_tune(shared, data, tmp_path / "d", config)
+    one, two = (load_file(tmp_path / d / "model.safetensors") for d in ("b", "d"))
     assert all(np.array_equal(one[k], two[k]) for k in one)
 
 

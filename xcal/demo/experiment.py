@@ -25,6 +25,7 @@ from typing import Any
 
 from xcal.demo.train import (
     MEAN_POOL_GAIN,
+    FrozenStateCache,
     PairData,
     TrainConfig,
     fine_tune,
@@ -82,6 +83,8 @@ class DemoProfile:
         :func:`xcal.demo.train.truncate_encoder`). Tatoeba uses all twelve.
     train : TrainConfig
         The fine-tuning recipe of every stage.
+    intermediate_epochs : int or None
+        Epochs of the intermediate-task stages (None: ``train.epochs``).
     """
 
     name: str
@@ -97,14 +100,21 @@ class DemoProfile:
     n_boot: int
     encoder_layers: int = 6
     train: TrainConfig = field(default_factory=TrainConfig)
+    intermediate_epochs: int | None = None
+
+    @property
+    def intermediate_train(self) -> TrainConfig:
+        if self.intermediate_epochs is None:
+            return self.train
+        return replace(self.train, epochs=self.intermediate_epochs)
 
 
 PROFILES: dict[str, DemoProfile] = {
     "full": DemoProfile(
         name="full",
         xnli_languages=None,
-        train_groups=400,
-        eval_examples=90,
+        train_groups=600,
+        eval_examples=75,
         intermediate=("pawsx", "xcopa"),
         intermediate_examples=800,
         perturbations=(
@@ -114,12 +124,13 @@ PROFILES: dict[str, DemoProfile] = {
             "char_noise:0.15",
         ),
         tatoeba_languages=TATOEBA_LANGUAGES,
-        tatoeba_pairs=200,
+        tatoeba_pairs=100,
         distance_sample=300,
         n_boot=1000,
         train=TrainConfig(
-            trainable_layers=2, epochs=2, learning_rate=2e-4, head_learning_rate=2e-3
+            trainable_layers=1, epochs=6, learning_rate=3e-4, head_learning_rate=3e-3
         ),
+        intermediate_epochs=3,
     ),
     "ci": DemoProfile(
         name="ci",
@@ -134,7 +145,7 @@ PROFILES: dict[str, DemoProfile] = {
         distance_sample=50,
         n_boot=100,
         train=TrainConfig(
-            trainable_layers=2, epochs=1, learning_rate=2e-4, head_learning_rate=2e-3
+            trainable_layers=1, epochs=2, learning_rate=3e-4, head_learning_rate=3e-3
         ),
     ),
 }
@@ -250,6 +261,7 @@ def _train_once(
     out: Path,
     config: TrainConfig,
     log: Callable[[str], None],
+    cache: FrozenStateCache | None = None,
 ) -> Path:
     """Fine-tune unless ``out`` already holds a checkpoint of the same recipe."""
     # The base's own recipe is part of this one: a changed base retrains every stage after it.
@@ -273,7 +285,7 @@ def _train_once(
         def progress(step: int, total: int, loss: float) -> None:
             bar.update(task_id, completed=step, total=total, loss=loss)
 
-        fine_tune(base, data, out, config, progress=progress)
+        fine_tune(base, data, out, config, progress=progress, cache=cache)
     stamp.write_text(recipe + "\n")
     return out
 
@@ -355,17 +367,22 @@ def run_demo(
     target = _pairs_from_xnli(
         english[train_lines.start : train_lines.stop], tuple(xnli.label_names)
     )
-    checkpoints = {BASELINE: _train_once(base, target, work / "ckpt" / BASELINE, spec.train, log)}
+    # every XNLI stage shares the frozen layers: their states are computed once
+    cache = FrozenStateCache()
+    checkpoints = {
+        BASELINE: _train_once(base, target, work / "ckpt" / BASELINE, spec.train, log, cache)
+    }
     for task in spec.intermediate:
         stage1 = _train_once(
             base,
             intermediate_data(task, data, spec.intermediate_examples),
             work / "ckpt" / f"{task}-stage1",
-            spec.train,
+            spec.intermediate_train,
             log,
+            cache,
         )
         checkpoints[f"+{task}"] = _train_once(
-            stage1, target, work / "ckpt" / f"{task}-xnli", spec.train, log
+            stage1, target, work / "ckpt" / f"{task}-xnli", spec.train, log, cache
         )
 
     log("[3/5] inference into the prediction store")

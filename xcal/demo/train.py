@@ -10,6 +10,7 @@ Every result is a normal transformers checkpoint (safetensors) that
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -78,8 +79,16 @@ def fine_tune(
     config: TrainConfig = TrainConfig(),
     *,
     progress: Callable[[int, int, float], None] | None = None,
+    cache: FrozenStateCache | None = None,
 ) -> Path:
     """Fine-tune ``base`` on ``data`` and save a checkpoint at ``out``.
+
+    Only the top ``config.trainable_layers`` layers and the head learn, so the
+    frozen layers' output for each training pair is computed once (no
+    gradient, no dropout) and every epoch runs just the top of the network on
+    it, in batches of similar length. That makes an epoch several times
+    cheaper than a full forward and backward pass, and gives the same
+    gradients as the full model with its frozen part in eval mode.
 
     The classification head is new whenever the base has another number of
     labels (an intermediate task's head is replaced by the target task's).
@@ -99,6 +108,10 @@ def fine_tune(
         Hyper-parameters; ``config.seed`` fixes shuffling and head init.
     progress : callable, optional
         Called as ``progress(step, total_steps, loss)`` after every step.
+    cache : FrozenStateCache, optional
+        Keeps frozen-layer states between calls: stages that share their frozen
+        layers and training pairs (the XNLI stage of every demo system) encode
+        the pairs once.
 
     Returns
     -------
@@ -123,6 +136,10 @@ def fine_tune(
             use_safetensors=True,
         )
     _freeze_lower_layers(model, config.trainable_layers)
+    n_frozen = len(_bert_parts(model).encoder.layer) - config.trainable_layers
+    model.eval()
+    states = _frozen_states(model, tokenizer, data, n_frozen, config.max_length, cache)
+
     head_params = [p for n, p in model.named_parameters() if p.requires_grad and _is_head(n)]
     body_params = [p for n, p in model.named_parameters() if p.requires_grad and not _is_head(n)]
     optimizer = torch.optim.AdamW(
@@ -132,25 +149,15 @@ def fine_tune(
         ],
         weight_decay=0.01,
     )
-    n = len(data.labels)
-    steps_per_epoch = -(-n // config.batch_size)
-    total = steps_per_epoch * config.epochs
+    lengths = np.array([s.shape[0] for s in states])
+    total = -(-len(states) // config.batch_size) * config.epochs
     labels = torch.as_tensor(np.asarray(data.labels, dtype=np.int64))
     model.train()
     step = 0
     for _ in range(config.epochs):
-        order = rng.permutation(n)
-        for start in range(0, n, config.batch_size):
-            idx = order[start : start + config.batch_size]
-            batch = tokenizer(
-                [data.text_a[i] for i in idx],
-                [data.text_b[i] for i in idx],
-                truncation=True,
-                max_length=config.max_length,
-                padding=True,
-                return_tensors="pt",
-            )
-            loss = model(**batch, labels=labels[idx]).loss
+        for idx in _length_batches(lengths, config.batch_size, rng):
+            logits = _top_forward(model, [states[i] for i in idx], n_frozen)
+            loss = torch.nn.functional.cross_entropy(logits, labels[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -163,7 +170,7 @@ def fine_tune(
         "base": str(base),
         "task": data.name,
         "num_labels": data.num_labels,
-        "n_train": n,
+        "n_train": len(states),
         "config": asdict(config),
         "stages": [*_previous_stages(base), data.name],
     }
@@ -223,6 +230,136 @@ def truncate_encoder(
     }
     _save_atomically(model, AutoTokenizer.from_pretrained(base), info, out)
     return out
+
+
+class FrozenStateCache:
+    """Frozen-layer states of training pairs, keyed by the frozen weights and the inputs.
+
+    The key hashes every frozen parameter, so a stage whose frozen layers
+    differ in any bit never sees another stage's states.
+    """
+
+    def __init__(self) -> None:
+        self._states: dict[str, list[Any]] = {}
+
+    def get(self, key: str) -> list[Any] | None:
+        return self._states.get(key)
+
+    def put(self, key: str, states: list[Any]) -> None:
+        self._states[key] = states
+
+
+def _frozen_key(model: Any, data: PairData, n_frozen: int, max_length: int) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            digest.update(name.encode())
+            digest.update(param.detach().contiguous().numpy())  # no copy
+    digest.update(json.dumps([n_frozen, max_length, list(data.text_a), list(data.text_b)]).encode())
+    return digest.hexdigest()
+
+
+def _bert_parts(model: Any) -> Any:
+    base = model.base_model
+    for part in ("embeddings", "encoder"):
+        if not hasattr(base, part):
+            raise ValueError(
+                f"the demo recipe trains BERT-style encoders (embeddings + encoder.layer); "
+                f"{type(model).__name__} has no `{part}`"
+            )
+    return base
+
+
+def _frozen_states(
+    model: Any,
+    tokenizer: Any,
+    data: PairData,
+    n_frozen: int,
+    max_length: int,
+    cache: FrozenStateCache | None,
+    batch_size: int = 64,
+) -> list[Any]:
+    """Output of the embeddings and the bottom ``n_frozen`` layers, one (tokens, hidden) per pair."""
+    import torch
+
+    key = _frozen_key(model, data, n_frozen, max_length) if cache is not None else ""
+    if cache is not None and (hit := cache.get(key)) is not None:
+        return hit
+    base = _bert_parts(model)
+    n = len(data.labels)
+    # length-sorted batches pad little; states are stored unpadded
+    order = np.argsort([len(a) + len(b) for a, b in zip(data.text_a, data.text_b, strict=True)])
+    states: list[Any] = [None] * n
+    with torch.no_grad():  # not inference_mode: the states feed the layers that learn
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            batch = tokenizer(
+                [data.text_a[i] for i in idx],
+                [data.text_b[i] for i in idx],
+                truncation=True,
+                max_length=max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            hidden = base.embeddings(
+                input_ids=batch["input_ids"], token_type_ids=batch.get("token_type_ids")
+            )
+            mask = _additive_mask(batch["attention_mask"], hidden.dtype)
+            for layer in base.encoder.layer[:n_frozen]:
+                hidden = _layer_output(layer(hidden, attention_mask=mask))
+            for row, i in enumerate(idx):
+                n_tokens = int(batch["attention_mask"][row].sum())
+                states[i] = hidden[row, :n_tokens].clone()
+    if cache is not None:
+        cache.put(key, states)
+    return states
+
+
+def _top_forward(model: Any, states: Sequence[Any], n_frozen: int) -> Any:
+    """Logits from frozen-layer states: the trainable layers, the pooler and the classifier."""
+    import torch
+
+    base = _bert_parts(model)
+    width = max(s.shape[0] for s in states)
+    hidden = states[0].new_zeros((len(states), width, states[0].shape[1]))
+    attention = torch.zeros((len(states), width), dtype=torch.long)
+    for row, s in enumerate(states):
+        hidden[row, : s.shape[0]] = s
+        attention[row, : s.shape[0]] = 1
+    mask = _additive_mask(attention, hidden.dtype)
+    for layer in base.encoder.layer[n_frozen:]:
+        hidden = _layer_output(layer(hidden, attention_mask=mask))
+    pooled = base.pooler(hidden) if base.pooler is not None else hidden[:, 0]
+    return model.classifier(model.dropout(pooled))
+
+
+def _additive_mask(attention_mask: Any, dtype: Any) -> Any:
+    """(batch, 1, 1, tokens): 0 on real tokens, the dtype's minimum on padding.
+
+    The form every BERT attention implementation (eager and SDPA) accepts.
+    """
+    import torch
+
+    keep = attention_mask[:, None, None, :].to(dtype)
+    return (1.0 - keep) * torch.finfo(dtype).min
+
+
+def _layer_output(output: Any) -> Any:
+    # a tuple in transformers 4, the hidden states alone in 5
+    return output[0] if isinstance(output, tuple) else output
+
+
+def _length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[Any]:
+    """Batches of similar length, their order and membership reshuffled every epoch.
+
+    Less padding makes an epoch about 1.6x faster on XNLI. The price: where
+    length alone gives the label away, batches become single-class; natural
+    sentence pairs are far from that.
+    """
+    shuffled = rng.permutation(lengths.shape[0])
+    by_length = shuffled[np.argsort(lengths[shuffled], kind="stable")]
+    batches = [by_length[i : i + batch_size] for i in range(0, len(by_length), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def _save_atomically(model: Any, tokenizer: Any, info: dict[str, Any], out: Path) -> None:
