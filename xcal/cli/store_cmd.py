@@ -1,4 +1,4 @@
-"""``xcal store``: inspect and validate a prediction store."""
+"""``xcal store``: inspect, validate and compare prediction stores."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Inspect and validate a prediction store.", no_args_is_help=True)
+app = typer.Typer(help="Inspect, validate and compare prediction stores.", no_args_is_help=True)
 
 PathArg = Annotated[Path, typer.Argument(help="The store directory.", show_default=False)]
 
@@ -127,6 +127,51 @@ def validate(
     summary = f"{n_runs} run file(s) checked, {len(errors)} error(s), {len(problems) - len(errors)} warning(s)"
     console.print(("[red]" if errors else "[green]") + summary)
     if errors:
+        raise typer.Exit(1)
+
+
+@app.command("diff")
+def diff(
+    a: Annotated[Path, typer.Argument(help="One store directory.", show_default=False)],
+    b: Annotated[Path, typer.Argument(help="The other store directory.", show_default=False)],
+) -> None:
+    """Compare two stores run by run; exit 0 only if every prediction is identical.
+
+    Runs pair up by run id (model label and cell), so the same experiment run
+    in two folders can be checked for determinism. Floats must match bit for
+    bit. Input fingerprints may differ (they include the checkpoint's path).
+    """
+    from rich.console import Console
+
+    from xcal.store import open_store
+    from xcal.store.diff import diff_stores
+    from xcal.store.store import describe
+
+    console = Console()
+    for path in (a, b):
+        if not path.is_dir():
+            console.print(f"[red]error:[/] store directory {str(path)!r} does not exist")
+            raise typer.Exit(1)
+    result = diff_stores(open_store(a), open_store(b))
+    for run_id in result.only_in_a:
+        console.print(f"only in {a}: {describe(open_store(a).manifest(run_id))} ({run_id})")
+    for run_id in result.only_in_b:
+        console.print(f"only in {b}: {describe(open_store(b).manifest(run_id))} ({run_id})")
+    for run_id, columns in result.different.items():
+        console.print(
+            f"[red]different:[/] {describe(open_store(a).manifest(run_id))} ({run_id}): "
+            + ", ".join(columns)
+        )
+    summary = (
+        f"{len(result.identical)} run(s) identical, {len(result.different)} different, "
+        f"{len(result.only_in_a)} only in {a}, {len(result.only_in_b)} only in {b}"
+    )
+    if result.other_fingerprint:
+        summary += (
+            f"; {len(result.other_fingerprint)} identical run(s) have other input fingerprints"
+        )
+    console.print(("[green]" if result.same_predictions else "[red]") + summary)
+    if not result.same_predictions:
         raise typer.Exit(1)
 
 
