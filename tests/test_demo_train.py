@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -106,13 +107,24 @@ def test_frozen_states_then_top_layers_equal_the_full_forward(
     torch.testing.assert_close(cached, full, rtol=1e-5, atol=1e-6)
 
 
+def _append(calls: list[tuple[int, int]]) -> Any:
+    return lambda done, total: calls.append((done, total))
+
+
 def test_frozen_state_cache_is_keyed_by_frozen_weights(tiny_bert: Path, tmp_path: Path) -> None:
     from xcal.demo.train import FrozenStateCache
 
     cache = FrozenStateCache()
     data, config = _separable(32), TrainConfig(trainable_layers=1, epochs=1)
-    shared = fine_tune(tiny_bert, data, tmp_path / "a", config, cache=cache)
-    fine_tune(shared, data, tmp_path / "b", config, cache=cache)  # same frozen layers
+    encoded: list[tuple[int, int]] = []
+    shared = fine_tune(
+        tiny_bert, data, tmp_path / "a", config, cache=cache, encode_progress=_append(encoded)
+    )
+    assert encoded[-1] == (32, 32)
+    encoded.clear()
+    # same frozen layers: nothing to encode
+    fine_tune(shared, data, tmp_path / "b", config, cache=cache, encode_progress=_append(encoded))
+    assert encoded == []
     assert len(cache._states) == 1
     # more trainable layers: other frozen layers, so another entry
     fine_tune(shared, data, tmp_path / "c", TrainConfig(trainable_layers=2, epochs=1), cache=cache)

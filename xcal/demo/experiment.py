@@ -276,17 +276,34 @@ def _train_once(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
-        TextColumn(f"  train {out.name}"),
+        TextColumn("  {task.description}"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total} steps  loss {task.fields[loss]:.3f}"),
+        TextColumn("{task.completed}/{task.total} {task.fields[unit]}{task.fields[note]}"),
         TimeElapsedColumn(),
     ) as bar:
-        task_id = bar.add_task("train", total=None, loss=float("nan"))
+        task_id = bar.add_task(f"train {out.name}", total=None, unit="steps", note="")
+
+        def encoding(done: int, total: int) -> None:
+            # the frozen layers' pass over the training pairs, before any step
+            bar.update(
+                task_id,
+                description=f"encode {data.name} pairs",
+                completed=done,
+                total=total,
+                unit="pairs",
+            )
 
         def progress(step: int, total: int, loss: float) -> None:
-            bar.update(task_id, completed=step, total=total, loss=loss)
+            bar.update(
+                task_id,
+                description=f"train {out.name}",
+                completed=step,
+                total=total,
+                unit="steps",
+                note=f"  loss {loss:.3f}",
+            )
 
-        fine_tune(base, data, out, config, progress=progress, cache=cache)
+        fine_tune(base, data, out, config, progress=progress, cache=cache, encode_progress=encoding)
     stamp.write_text(recipe + "\n")
     return out
 

@@ -80,6 +80,7 @@ def fine_tune(
     *,
     progress: Callable[[int, int, float], None] | None = None,
     cache: FrozenStateCache | None = None,
+    encode_progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Fine-tune ``base`` on ``data`` and save a checkpoint at ``out``.
 
@@ -112,6 +113,9 @@ def fine_tune(
         Keeps frozen-layer states between calls: stages that share their frozen
         layers and training pairs (the XNLI stage of every demo system) encode
         the pairs once.
+    encode_progress : callable, optional
+        Called as ``encode_progress(pairs_done, n_pairs)`` while the frozen
+        layers encode the training pairs (not at all on a cache hit).
 
     Returns
     -------
@@ -138,7 +142,9 @@ def fine_tune(
     _freeze_lower_layers(model, config.trainable_layers)
     n_frozen = len(_bert_parts(model).encoder.layer) - config.trainable_layers
     model.eval()
-    states = _frozen_states(model, tokenizer, data, n_frozen, config.max_length, cache)
+    states = _frozen_states(
+        model, tokenizer, data, n_frozen, config.max_length, cache, encode_progress
+    )
 
     head_params = [p for n, p in model.named_parameters() if p.requires_grad and _is_head(n)]
     body_params = [p for n, p in model.named_parameters() if p.requires_grad and not _is_head(n)]
@@ -277,6 +283,7 @@ def _frozen_states(
     n_frozen: int,
     max_length: int,
     cache: FrozenStateCache | None,
+    progress: Callable[[int, int], None] | None = None,
     batch_size: int = 64,
 ) -> list[Any]:
     """Output of the embeddings and the bottom ``n_frozen`` layers, one (tokens, hidden) per pair."""
@@ -310,6 +317,8 @@ def _frozen_states(
             for row, i in enumerate(idx):
                 n_tokens = int(batch["attention_mask"][row].sum())
                 states[i] = hidden[row, :n_tokens].clone()
+            if progress is not None:
+                progress(min(start + batch_size, n), n)
     if cache is not None:
         cache.put(key, states)
     return states
