@@ -310,9 +310,8 @@ def test_confidence_zero_and_one_land_in_first_and_last_bin() -> None:
     assert top_label_calibration_error([0.0, 1.0, 1.0], [0, 1, 1]) == 0.0
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n_bins", [1, 2, 3, 7, 10, 15, 20, 100, 5000])
-def test_width_bins_equal_searchsorted_at_and_around_edges(dtype: Any, n_bins: int) -> None:
+def _at_and_around_edges(n_bins: int) -> np.ndarray:
+    """Every edge, its float64 neighbours, i / n_bins, and random values, all in [0, 1]."""
     edges = np.linspace(0, 1, n_bins + 1)
     values = np.concatenate(
         [
@@ -323,7 +322,13 @@ def test_width_bins_equal_searchsorted_at_and_around_edges(dtype: Any, n_bins: i
             np.random.default_rng(n_bins).uniform(size=1000),
         ]
     )
-    values = np.clip(values, 0, 1).astype(dtype)
+    return np.clip(values, 0, 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_bins", [1, 2, 3, 7, 10, 15, 20, 100, 5000])
+def test_width_bins_equal_searchsorted_at_and_around_edges(dtype: Any, n_bins: int) -> None:
+    values = _at_and_around_edges(n_bins).astype(dtype)
     np.testing.assert_array_equal(
         width_bin_ids(values, n_bins), reference_width_bin_ids(values, n_bins)
     )
@@ -333,29 +338,17 @@ def _keys_reference(values: np.ndarray, correct: np.ndarray, n_bins: int) -> np.
     return 2 * reference_width_bin_ids(values, n_bins) + correct
 
 
+def _bin_keys(values: np.ndarray, correct: np.ndarray, n_bins: int) -> np.ndarray:
+    m = values.size
+    scratch = (np.empty(m), np.empty(m), np.empty(m, dtype=bool))
+    return width_bin_keys(values, correct, n_bins, out=np.empty(m, dtype=np.intp), scratch=scratch)
+
+
 @pytest.mark.parametrize("n_bins", [1, 2, 3, 7, 10, 15, 20, 100, 5000])
 def test_width_bin_keys_equal_searchsorted_at_and_around_edges(n_bins: int) -> None:
-    edges = np.linspace(0, 1, n_bins + 1)
-    values = np.concatenate(
-        [
-            edges,
-            np.nextafter(edges, -1),
-            np.nextafter(edges, 2),
-            np.arange(n_bins + 1) / n_bins,
-            np.random.default_rng(n_bins).uniform(size=1000),
-        ]
-    )
-    values = np.clip(values, 0, 1)
+    values = _at_and_around_edges(n_bins)
     correct = np.random.default_rng(1).integers(0, 2, size=values.size).astype(bool)
-    m = values.size
-    keys = width_bin_keys(
-        values,
-        correct,
-        n_bins,
-        out=np.empty(m, dtype=np.intp),
-        scratch=(np.empty(m), np.empty(m), np.empty(m, dtype=bool)),
-    )
-    assert keys is not None
+    keys = _bin_keys(values, correct, n_bins)
     # the overflow bin n_bins is folded into the last bin by the caller
     folded = np.where(keys >= 2 * n_bins, keys - 2, keys)
     np.testing.assert_array_equal(folded, _keys_reference(values, correct, n_bins))
@@ -376,15 +369,11 @@ def test_classification_ece_without_arithmetic_edges_uses_the_table_path(
     y_true = rng.integers(0, 3, size=5000)
     expected = expected_calibration_error(y_true, logits=logits)
     monkeypatch.setattr(_binning, "_uniform_step", lambda n_bins: None)
-    assert (
-        _binning.width_bin_keys(
-            np.zeros(1),
-            np.zeros(1, bool),
-            15,
-            out=np.empty(1, np.intp),
-            scratch=(np.empty(1), np.empty(1), np.empty(1, bool)),
-        )
-        is None
+    values = _at_and_around_edges(15)
+    correct = np.random.default_rng(1).integers(0, 2, size=values.size).astype(bool)
+    # the table path never uses the overflow bin
+    np.testing.assert_array_equal(
+        _bin_keys(values, correct, 15), _keys_reference(values, correct, 15)
     )
     assert expected_calibration_error(y_true, logits=logits) == expected
 

@@ -152,14 +152,15 @@ def diff(
         if not path.is_dir():
             console.print(f"[red]error:[/] store directory {str(path)!r} does not exist")
             raise typer.Exit(1)
-    result = diff_stores(open_store(a), open_store(b))
+    store_a, store_b = open_store(a), open_store(b)
+    result = diff_stores(store_a, store_b)
     for run_id in result.only_in_a:
-        console.print(f"only in {a}: {describe(open_store(a).manifest(run_id))} ({run_id})")
+        console.print(f"only in {a}: {describe(store_a.manifest(run_id))} ({run_id})")
     for run_id in result.only_in_b:
-        console.print(f"only in {b}: {describe(open_store(b).manifest(run_id))} ({run_id})")
+        console.print(f"only in {b}: {describe(store_b.manifest(run_id))} ({run_id})")
     for run_id, columns in result.different.items():
         console.print(
-            f"[red]different:[/] {describe(open_store(a).manifest(run_id))} ({run_id}): "
+            f"[red]different:[/] {describe(store_a.manifest(run_id))} ({run_id}): "
             + ", ".join(columns)
         )
     summary = (

@@ -138,8 +138,8 @@ def width_bin_keys(
     *,
     out: np.ndarray,
     scratch: tuple[np.ndarray, np.ndarray, np.ndarray],
-) -> np.ndarray | None:
-    """``2 * bin + correct`` for float64 confidences, in float arithmetic; None if unsupported.
+) -> np.ndarray:
+    """``2 * bin + correct`` for float64 confidences, in float arithmetic.
 
     The same candidate-and-correct rule as :func:`width_bin_ids`, with the edges
     computed as ``i * step`` instead of looked up (a table lookup costs several
@@ -147,10 +147,16 @@ def width_bin_keys(
     (confidence 1.0, or a product rounded up to ``n_bins``) is not clipped here;
     its keys are ``2 * n_bins`` and ``2 * n_bins + 1``, and the caller adds their
     counts to the last bin's (:func:`fold_overflow_bin`), which saves a pass.
+    Where numpy's edges are not ``i * step``, the table lookup of
+    :func:`width_bin_ids` gives the bins instead (never the overflow bin).
     """
+    if confidence.dtype != np.float64:
+        raise TypeError(f"width_bin_keys needs float64 confidences, got {confidence.dtype}")
     step = _uniform_step(n_bins)
-    if step is None or confidence.dtype != np.float64:
-        return None
+    if step is None:
+        ids = width_bin_ids(confidence, n_bins, out=out, scratch=scratch)
+        np.multiply(ids, 2, out=ids)
+        return np.add(ids, correct, out=ids)
     bin_, edge, flag = scratch
     np.multiply(confidence, float(n_bins), out=bin_)
     np.floor(bin_, out=bin_)

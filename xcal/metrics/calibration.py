@@ -21,7 +21,6 @@ from xcal.metrics._binning import (
     bin_statistics,
     error_from_statistics,
     fold_overflow_bin,
-    width_bin_ids,
     width_bin_keys,
     width_edges,
 )
@@ -147,11 +146,11 @@ def _classification_error(
     kind, scores = check_scores(y_prob, logits, validate_values=False)
     y = check_y_true(y_true, scores.shape[0], scores.shape[1])
     if binning == "width":
-        # Stream the rows: bin ids and per-bin sums per cache-sized block, never a
+        # Stream the rows: bin keys and per-key sums per cache-sized block, never a
         # full-length confidence array. ``key = 2 * bin + correct`` gets counts and
-        # correct counts from one integer bincount.
-        # Keys run to 2 * n_bins + 1: width_bin_keys leaves confidence 1.0 in an
-        # overflow bin that fold_overflow_bin adds to the last one at the end.
+        # correct counts from one integer bincount. Keys run to 2 * n_bins + 1:
+        # width_bin_keys leaves confidence 1.0 in an overflow bin that
+        # fold_overflow_bin adds to the last one at the end.
         n_keys = 2 * n_bins + 2
         counts = np.zeros(n_keys, dtype=np.intp)
         conf_sums = np.zeros(n_keys)
@@ -165,14 +164,13 @@ def _classification_error(
                     "edge": np.empty(rows, dtype=np.float64),
                     "flag": np.empty(rows, dtype=bool),
                     "conf64": np.empty(rows, dtype=np.float64),
-                    "prod": np.empty(rows, dtype=scores.dtype),
-                    "edge_in": np.empty(rows, dtype=scores.dtype),
                 }
             view = {name: buf[:rows] for name, buf in buffers.items()}
             assert chunk.correct is not None
             conf = chunk.confidence
             if conf.dtype != np.float64:
-                # exact; bincount would otherwise cast the weights into a fresh array
+                # exact; the keys are computed in float64, and bincount would
+                # otherwise cast the weights into a fresh array
                 conf = view["conf64"]
                 conf[:] = chunk.confidence
             k = width_bin_keys(
@@ -182,15 +180,6 @@ def _classification_error(
                 out=view["key"],
                 scratch=(view["bin"], view["edge"], view["flag"]),
             )
-            if k is None:  # edges not of the form i / n_bins on this numpy
-                b = width_bin_ids(
-                    chunk.confidence,
-                    n_bins,
-                    out=view["key"],
-                    scratch=(view["prod"], view["edge_in"], view["flag"]),
-                )
-                np.multiply(b, 2, out=b)
-                k = np.add(b, chunk.correct, out=b)
             counts += np.bincount(k, minlength=n_keys)
             conf_sums += np.bincount(k, weights=conf, minlength=n_keys)
         pairs = fold_overflow_bin(counts, n_bins).astype(np.float64)

@@ -35,10 +35,13 @@ class StoreDiff:
 
 def diff_stores(a: PredictionStore, b: PredictionStore) -> StoreDiff:
     """Compare every run of ``a`` with the run of the same id in ``b``."""
-    ids_a = set(a.runs()["run_id"]) if a.root.is_dir() else set()
-    ids_b = set(b.runs()["run_id"]) if b.root.is_dir() else set()
-    result = StoreDiff(only_in_a=sorted(ids_a - ids_b), only_in_b=sorted(ids_b - ids_a))
-    for run_id in sorted(ids_a & ids_b):
+    runs_a = {r.run_id: r.manifest for r in a.iter_runs()} if a.root.is_dir() else {}
+    runs_b = {r.run_id: r.manifest for r in b.iter_runs()} if b.root.is_dir() else {}
+    result = StoreDiff(
+        only_in_a=sorted(runs_a.keys() - runs_b.keys()),
+        only_in_b=sorted(runs_b.keys() - runs_a.keys()),
+    )
+    for run_id in sorted(runs_a.keys() & runs_b.keys()):
         left, right = a.load_records(run_id), b.load_records(run_id)
         columns = sorted(set(left) | set(right))
         changed = [c for c in columns if not _same(left.get(c), right.get(c))]
@@ -46,7 +49,7 @@ def diff_stores(a: PredictionStore, b: PredictionStore) -> StoreDiff:
             result.different[run_id] = changed
             continue
         result.identical.append(run_id)
-        if a.manifest(run_id).input_fingerprint != b.manifest(run_id).input_fingerprint:
+        if runs_a[run_id].input_fingerprint != runs_b[run_id].input_fingerprint:
             result.other_fingerprint.append(run_id)
     return result
 
