@@ -53,7 +53,7 @@ def lm_eval(
     from xcal.interop.lm_eval import LmEvalImportError, import_lm_eval
     from xcal.store import StoreError
 
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # paths in messages stay whole
     mapping: dict[str, str] = {}
     for item in task_map or []:
         name, sep, target = item.partition("=")

@@ -376,8 +376,8 @@ def _check_xnli_order(path: Path, docs: Sequence[_Doc], language: str) -> None:
                 raise LmEvalImportError(
                     f"{path} line {doc.line}: option {k} should be the "
                     f"{FAMILIES['xnli'].options[k]} option ({q!r}? {words[0]!r}, ...) as in "  # type: ignore[index]
-                    f"lm-eval's XNLI tasks, got {text[:120]!r}; map the task to another name "
-                    "with task_map (--task-map) to import it without reordering"
+                    f"lm-eval's XNLI tasks, got {text[:120]!r}; to import the options in their own "
+                    "order, map the task to a task name of its own with --task-map NAME=TASK:LANG"
                 )
 
 
