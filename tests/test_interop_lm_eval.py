@@ -317,3 +317,10 @@ def test_cli_lists_runs_and_skipped_tasks(tmp_path: Path) -> None:
     bad = run_cli(str(tmp_path / "out"), "--store", str(tmp_path / "s2"), "--task-map", "x=y")
     assert bad.exit_code == 2 and "NAME=TASK:LANG" in bad.output
     assert not os.path.exists(tmp_path / "s2")
+
+
+def test_python_api_raises_the_import_error(tmp_path: Path) -> None:
+    with pytest.raises(LmEvalImportError, match="no such directory"):
+        read_lm_eval(tmp_path / "missing")
+    with pytest.raises(LmEvalImportError, match="one model, but 2 results files"):
+        read_lm_eval([xnli_folder(tmp_path / "a"), xnli_folder(tmp_path / "b")], model="label")
