@@ -31,7 +31,7 @@ task                      columns
 A ``language`` (or ``lang``) column splits the rows by language; without one
 the data set is one language, which ``--languages`` names. Split names: xcal's
 ``dev`` and ``val`` are the data set's ``dev``/``val`` or ``validation``; a
-single saved ``Dataset`` is whatever split is asked for.
+single saved ``Dataset``, or a single data file, is whatever split is asked for.
 """
 
 from __future__ import annotations
@@ -95,7 +95,8 @@ def _open(location: str) -> dict[str, Any]:
                     f"{name}: no `datasets` builder for {path.suffix!r} files; "
                     f"known: {', '.join(sorted(_BUILDERS))}"
                 )
-            loaded = datasets.load_dataset(builder, data_files=str(path), **kwargs)
+            # One file is one split, whichever is asked for (builders call it "train").
+            loaded = datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
         else:
             loaded = datasets.load_dataset(str(path))
     except TaskDataError:
@@ -162,11 +163,8 @@ def load(task: Task, data_dir: str | os.PathLike[str], language: str, split: str
     rows = [
         (i, row) for i, row in enumerate(dataset) if column is None or str(row[column]) == language
     ]
-    prefix = (
-        f"{data_dir} [{name}]"
-        if name != split or len(_open(_location(data_dir))) > 1
-        else str(data_dir)
-    )
+    # Name the split when the data set has named splits.
+    prefix = str(data_dir) if "" in _open(_location(data_dir)) else f"{data_dir} [{name}]"
     readers = {"classification": _pairs, "multiple_choice": _choices, "qa": _squad}
     reader = readers.get(task.record_kind)
     if reader is None or task.name not in ("xnli", "pawsx", "xcopa", "xquad", "mlqa", "tydiqa"):
