@@ -324,3 +324,9 @@ def test_python_api_raises_the_import_error(tmp_path: Path) -> None:
         read_lm_eval(tmp_path / "missing")
     with pytest.raises(LmEvalImportError, match="one model, but 2 results files"):
         read_lm_eval([xnli_folder(tmp_path / "a"), xnli_folder(tmp_path / "b")], model="label")
+
+
+def test_store_level_api(tmp_path: Path) -> None:
+    from xcal.store import import_lm_eval as from_store
+
+    assert from_store(xnli_folder(tmp_path / "out"), tmp_path / "store").status == ["written"]
