@@ -330,3 +330,18 @@ def test_store_level_api(tmp_path: Path) -> None:
     from xcal.store import import_lm_eval as from_store
 
     assert from_store(xnli_folder(tmp_path / "out"), tmp_path / "store").status == ["written"]
+
+
+def test_doc_ids_checked_against_runs_already_stored(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    import_lm_eval(xnli_folder(tmp_path / "a", model="org/a"), store)
+    before = snapshot(store)
+    # Another model's results on other documents behind the same doc ids.
+    samples = [xnli_sample(i, [-1.0, -2.0, -3.0], target=(i + 1) % 3) for i in range(4)]
+    write_results(tmp_path / "b", {"xnli_en": ("multiple_choice", samples)}, model="org/b")
+    with pytest.raises(
+        LmEvalImportError,
+        match=r"xnli-dev-000000 has gold label 2 here but 1 in the stored run of 'org/a'",
+    ):
+        import_lm_eval(tmp_path / "b", store)
+    assert snapshot(store) == before

@@ -666,6 +666,35 @@ def _precheck(store: Any, runs: Sequence[ImportedRun], overwrite: bool) -> None:
                 f"{run.source}: run {describe(manifest)} is already in the store with other "
                 "inputs; pass overwrite=True (--overwrite) to replace it"
             )
+        _check_stored_labels(store, run)
+
+
+def _check_stored_labels(store: Any, run: ImportedRun) -> None:
+    """Runs already stored for the same examples must give them the same gold labels.
+
+    Another model imported earlier, or an ``xcal infer`` run, holds the same
+    example ids; a different gold label means a different document (or label
+    order) behind the same id, and the runs would be compared wrongly.
+    """
+    m = run.manifest
+    stored = store.runs(task=m.task, split=m.split, language=m.language, perturbation="none")
+    ours = dict(
+        zip(run.records["example_id"], np.asarray(run.records["label"]).tolist(), strict=True)
+    )
+    for record in stored.to_dict("records"):
+        if record["model"] == m.model:
+            continue
+        other = store.load_records(str(record["run_id"]))
+        if other.get("label") is None:
+            continue
+        for example_id, label in zip(other["example_id"], other["label"], strict=True):
+            mine = ours.get(example_id)
+            if mine is not None and int(label) != mine:
+                raise LmEvalImportError(
+                    f"{run.source}: {example_id} has gold label {mine} here but {int(label)} in "
+                    f"the stored run of {record['model']!r} ({m.task}/{m.split}/{m.language}); "
+                    "the doc ids do not name the same documents, so the runs would not pair"
+                )
 
 
 def import_lm_eval(
