@@ -345,3 +345,26 @@ def test_doc_ids_checked_against_runs_already_stored(tmp_path: Path) -> None:
     ):
         import_lm_eval(tmp_path / "b", store)
     assert snapshot(store) == before
+
+
+def test_winograd_style_gold_from_acc(tmp_path: Path) -> None:
+    """XWinograd logs the shared continuation as target; two options: gold from acc."""
+
+    def sample(doc_id: int, scores: list[float], acc: float) -> dict:
+        row = copa_sample(doc_id, scores, " went home.")
+        row["arguments"] = {
+            f"gen_args_{k}": {"arg_0": f"Anna told {who}", "arg_1": " went home."}
+            for k, who in enumerate(("Bob", "Carl"))
+        }
+        row["acc"] = acc
+        return row
+
+    rows = [
+        sample(0, [-1.0, -2.0], 1.0),
+        sample(1, [-1.0, -2.0], 0.0),
+        sample(2, [-3.0, -2.0], 1.0),
+    ]
+    write_results(tmp_path / "out", {"xwinograd_jp": ("multiple_choice", rows)})
+    (run,) = read_lm_eval(tmp_path / "out").runs
+    assert run.manifest.language == "ja"
+    assert run.records["label"].tolist() == [0, 1, 1]

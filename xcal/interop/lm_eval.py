@@ -237,13 +237,32 @@ def _option_score(where: str, k: int, filtered: Any, resps: Any) -> float:
     return value
 
 
-def _gold(where: str, target: Any, requests: Sequence[tuple[str, str]]) -> int:
-    """The gold option: lm-eval writes ``str(target)``, an option index or the option's text."""
+def _gold(
+    where: str, row: Mapping[str, Any], requests: Sequence[tuple[str, str]], scores: Sequence[float]
+) -> int:
+    """The gold option: lm-eval writes ``str(target)``, an option index or the option's text.
+
+    Winograd-style tasks (one continuation after each option's context, as in
+    XWinograd) log the shared continuation as the target; their gold index is
+    not in the sample, but with two options it follows from ``acc`` (1 when the
+    highest-scoring option, the first of ties as in lm-eval, is the gold one).
+    """
+    target = row["target"]
     if isinstance(target, bool) or target is None:
         raise LmEvalImportError(f"{where}: 'target' is {target!r}, not an option")
     text = str(target).strip()
     if re.fullmatch(r"\d+", text) and int(text) < len(requests):
         return int(text)
+    acc = row.get("acc")
+    if (
+        len(requests) == 2
+        and len({cont for _, cont in requests}) == 1
+        and len({ctx for ctx, _ in requests}) == 2
+        and acc in (0, 1)
+        and not isinstance(acc, bool)
+    ):
+        best = int(np.argmax(scores))
+        return best if acc == 1 else 1 - best
     matches = [k for k, (_, cont) in enumerate(requests) if cont.strip() == text]
     if len(matches) == 1:
         return matches[0]
@@ -347,7 +366,7 @@ def _read_samples(path: Path) -> list[_Doc]:
         if not isinstance(doc_hash, str):
             doc_hash = fingerprint(row.get("doc"))
         docs[doc_id] = _Doc(
-            doc_id, lineno, scores, _gold(where, row["target"], requests), requests, doc_hash
+            doc_id, lineno, scores, _gold(where, row, requests, scores), requests, doc_hash
         )
         filters[doc_id] = filter_key
     if not docs:
