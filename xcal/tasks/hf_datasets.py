@@ -141,9 +141,10 @@ def check_languages(
     column = _language_column(dataset)
     if column is None:
         if len(wanted) != 1 or wanted[0] == "(any)":
+            asked = "none" if list(wanted) == ["(any)"] else ", ".join(wanted)
             raise MissingDataError(
                 f"{data_dir}: no 'language' column, so it holds one language; name it with "
-                f"--languages (exactly one), got {', '.join(wanted)}"
+                f"--languages (exactly one; asked for: {asked})"
             )
         return
     have = languages(task, data_dir, split)
