@@ -104,7 +104,7 @@ def _counts_statistic(counts: np.ndarray, metric: str) -> Statistic:
     from xcal.metrics.mining import _prf
     from xcal.stats import LinearStatistic
 
-    position = _TASK_METRICS.index(metric)
+    position = ("precision", "recall", "f1").index(metric)  # the order _prf returns
 
     def finalize(sums: np.ndarray, total: np.ndarray) -> np.ndarray:
         return np.asarray(_prf(sums[:, 0], sums[:, 1], sums[:, 2])[position], dtype=np.float64)
