@@ -95,3 +95,14 @@ def test_input_records_are_checked_like_a_write() -> None:
     assert any("'gold_ids', row 1: no gold id" in p for p in retrieval)
     ok = {"example_id": ["zh-1", "zh-2", "zh-3"], "gold_ids": [["en-1"], [], []]}
     assert check_input_records(_manifest(), ok, "cell") == []
+
+
+def test_store_diff_compares_mining_runs(tmp_path: Path) -> None:
+    """Gold lists of different lengths (most empty) do not make an array; diff still works."""
+    from xcal.store.diff import diff_stores
+
+    a, b = open_store(tmp_path / "a"), open_store(tmp_path / "b")
+    a.write_run(_manifest(), _records())
+    run_id = b.write_run(_manifest(), _records(gold_ids=[["en-1"], [], ["en-2"]]))
+    assert diff_stores(a, a).identical == [run_id]
+    assert diff_stores(a, b).different == {run_id: ["gold_ids"]}
