@@ -45,7 +45,9 @@ def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
     return x
 
 
-def _baseline(q: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _baseline(
+    q: np.ndarray, c: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     sim = q @ c.T
     part = np.argpartition(-sim, K - 1, axis=1)[:, :K]
     part_scores = np.take_along_axis(sim, part, axis=1)

@@ -16,6 +16,7 @@ import pytest
 
 from tests._bucc import DEV_ENGLISH, DEV_GOLD, DEV_SOURCE, planted_embeddings
 from xcal.analyze import analyze_store
+from xcal.analyze.mining import score_mining_run
 from xcal.analyze.pipeline import fit_mask
 from xcal.infer.retrieval import mining_neighbours
 from xcal.store import RunManifest, open_store
@@ -118,6 +119,19 @@ def test_small_mining_cell_f1_matches_the_reference(small_store: tuple[Path, dic
         assert f1.estimate == pytest.approx(_reference_f1(records, fit), abs=1e-12)
         assert f1.n_examples == int((~fit).sum())
         assert (system, "ece", "platt_self") in values.index
+        # The same numbers from the Python API, with the threshold and the curve.
+        score = score_mining_run(root, str(f1.run_id))
+        assert score.f1 == pytest.approx(f1.estimate, abs=1e-12)
+        assert len(score.example_ids) == f1.n_examples and score.threshold > 1.0
+        ece = values.loc[(system, "ece", "platt_self")].estimate
+        assert score.calibration_error() == pytest.approx(ece, abs=1e-12)
+        brier = values.loc[(system, "brier", "platt_self")].estimate
+        assert score.brier_loss() == pytest.approx(brier, abs=1e-12)
+        curve = score.risk_coverage()
+        assert curve.coverage[-1] == 1.0
+        assert curve.risk[-1] == pytest.approx(1 - score.correct.mean())
+        # The most confident proposals are (nearly) all right; all of them, mostly wrong.
+        assert curve.risk[np.searchsorted(curve.coverage, 0.01)] < 0.2 < curve.risk[-1]
 
 
 @pytest.mark.slow

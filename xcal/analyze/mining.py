@@ -27,6 +27,7 @@ use the same resamples, as for every other task.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,9 @@ from xcal.analyze.results import RESULT_COLUMNS, empty_results, metric_info
 
 if TYPE_CHECKING:
     from xcal.analyze.pipeline import Run, _CellContext, _Predictions
+    from xcal.metrics.selective import RiskCoverageCurve
     from xcal.stats import Statistic
+    from xcal.store import PredictionStore
 
 #: Name of the recalibrated variant of mining confidences.
 PLATT_VARIANT = "platt_self"
@@ -100,6 +103,112 @@ def mining_predictions(records: Mapping[str, Any], ids: np.ndarray) -> _Predicti
     )
 
 
+def _fit_and_apply(
+    fit: _Predictions, ev: _Predictions
+) -> tuple[float, PlattMap, np.ndarray, np.ndarray]:
+    """Threshold and Platt map from the fit queries; counts and confidences of the others."""
+    from xcal.metrics.mining import best_mining_threshold, mining_counts
+
+    assert fit.scores is not None and fit.correct is not None and fit.n_gold is not None
+    assert ev.scores is not None and ev.correct is not None and ev.n_gold is not None
+    threshold = best_mining_threshold(fit.scores[:, 0], fit.correct, fit.n_gold)
+    counts = mining_counts(ev.scores[:, 0], ev.correct, ev.n_gold, threshold)
+    platt = fit_platt(fit.scores[:, 0], fit.correct)
+    return threshold, platt, counts, platt(ev.scores[:, 0])
+
+
+@dataclass(frozen=True)
+class MiningScore:
+    """One mining run scored as ``xcal analyze`` scores it, for scripts and notebooks.
+
+    Attributes
+    ----------
+    threshold : float
+        Chosen on the fit queries (F1-optimal); pairs with margin ``>=`` it are mined.
+    platt : PlattMap
+        From the margin to the probability that the proposed pair is gold.
+    precision, recall, f1 : float
+        Of the pairs mined among the evaluation queries.
+    example_ids, margin, confidence, correct, n_gold : numpy.ndarray
+        Per evaluation query (every one, with or without a partner).
+    """
+
+    threshold: float
+    platt: PlattMap
+    precision: float
+    recall: float
+    f1: float
+    example_ids: np.ndarray
+    margin: np.ndarray
+    confidence: np.ndarray
+    correct: np.ndarray
+    n_gold: np.ndarray
+
+    def calibration_error(self, n_bins: int = 15) -> float:
+        """Top-label ECE of the confidence over all evaluation queries."""
+        from xcal.metrics import top_label_calibration_error
+
+        return top_label_calibration_error(self.confidence, self.correct, n_bins=n_bins)
+
+    def brier_loss(self) -> float:
+        """Brier score of "the proposed pair is gold" over all evaluation queries."""
+        return float(np.mean((self.confidence - self.correct) ** 2))
+
+    def risk_coverage(self) -> RiskCoverageCurve:
+        """Error rate of the proposals kept as the confidence threshold goes down."""
+        from xcal.metrics import top_label_risk_coverage_curve
+
+        return top_label_risk_coverage_curve(self.confidence, self.correct)
+
+
+def score_mining_run(
+    store: PredictionStore | str | os.PathLike[str], run_id: str, *, fit_fraction: float = 0.5
+) -> MiningScore:
+    """Score one stored mining run: threshold and Platt map on fit ids, the rest on the others.
+
+    The id split is :func:`xcal.analyze.pipeline.fit_mask`'s, as in ``xcal analyze``.
+
+    Examples
+    --------
+    >>> score = score_mining_run("preds", run_id)  # doctest: +SKIP
+    >>> score.f1, score.calibration_error(), score.risk_coverage().risk[:5]  # doctest: +SKIP
+    """
+    from xcal.analyze.pipeline import fit_mask
+    from xcal.metrics.mining import _prf
+    from xcal.store import PredictionStore, open_store
+
+    if not isinstance(store, PredictionStore):
+        store = open_store(store)
+    records = store.load_records(run_id)
+    if "query_knn_mean" not in records:
+        raise ValueError(f"run {run_id} is not a mining run")
+    ids = np.asarray(list(records["example_id"]), dtype=object)
+    pred = mining_predictions(records, ids)
+    in_fit = fit_mask(ids, fit_fraction)
+    fit, ev = pred.subset(in_fit), pred.subset(~in_fit)
+    assert fit.correct is not None and ev.scores is not None
+    assert ev.correct is not None and ev.n_gold is not None
+    if not fit.correct.any():
+        raise ValueError(
+            f"run {run_id}: no correct proposal among the {int(in_fit.sum())} fitting queries; "
+            "no threshold or confidence map can be fitted"
+        )
+    threshold, platt, counts, conf = _fit_and_apply(fit, ev)
+    precision, recall, f1 = (float(v) for v in _prf(*counts.sum(axis=0)))
+    return MiningScore(
+        threshold,
+        platt,
+        precision,
+        recall,
+        f1,
+        ev.ids,
+        ev.scores[:, 0],
+        conf,
+        ev.correct,
+        ev.n_gold,
+    )
+
+
 def _counts_statistic(counts: np.ndarray, metric: str) -> Statistic:
     from xcal.metrics.mining import _prf
     from xcal.stats import LinearStatistic
@@ -152,7 +261,6 @@ def analyse_mining_cell(
         fit_mask,
     )
     from xcal.metrics import top_label_reliability_table
-    from xcal.metrics.mining import best_mining_threshold, mining_counts
     from xcal.stats import bootstrap_pvalue
 
     options = ctx.options
@@ -198,15 +306,12 @@ def analyse_mining_cell(
                 "queries, so no threshold or confidence map could be fitted; skipped"
             )
             continue
-        threshold = best_mining_threshold(fit.scores[:, 0], fit.correct, fit.n_gold)
-        counts = mining_counts(ev.scores[:, 0], ev.correct, ev.n_gold, threshold)
+        _, _, counts, conf = _fit_and_apply(fit, ev)
         if counts[:, 2].sum() == 0:
             ctx.notes.append(
                 f"{system} on {where}: no gold pair among the {len(eval_ids)} evaluation queries; "
                 "recall and F1 are undefined"
             )
-        platt = fit_platt(fit.scores[:, 0], fit.correct)
-        conf = platt(ev.scores[:, 0])
         confidences[system] = (conf, ev.correct)
         for metric in options.metrics:
             info = metric_info(metric)
