@@ -176,6 +176,7 @@ def realistic() -> dict[str, object]:
     }
 
 
+@pytest.mark.slow
 def test_margin_mines_better_than_cosine_on_a_realistic_set(realistic: dict) -> None:
     """Hubs near the centre of the source cloud fool cosine, not the margin (Artetxe & Schwenk)."""
     f1 = {}
@@ -198,6 +199,7 @@ def test_margin_mines_better_than_cosine_on_a_realistic_set(realistic: dict) -> 
     assert f1["ratio"] > f1["cosine"] + 0.05, f1
 
 
+@pytest.mark.slow
 def test_platt_confidence_is_calibrated_over_all_queries(realistic: dict) -> None:
     from xcal.analyze.mining import fit_platt
 
