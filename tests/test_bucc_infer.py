@@ -108,3 +108,13 @@ def test_store_refusal_is_found_before_any_model_work(
         run_grid(_grid(tiny_bert), tmp_path / "store", data_dir=tmp_path / "data")
     assert time.perf_counter() - start < 30
     assert not (tmp_path / "store").exists() or open_store(tmp_path / "store").runs().empty
+
+
+def test_unstorable_qa_gold_is_refused_before_model_work(
+    tiny_bert: str, xtreme_dir: Path, tmp_path: Path, no_loading: None
+) -> None:
+    """The shared TyDiQA-GoldP dev sample has no gold answers: no run of it could be stored."""
+    grid = Grid((ModelSpec(tiny_bert, label="tiny"),), (TaskSpec("tydiqa", ("en",)),))
+    with pytest.warns(UserWarning, match="empty answers|no gold answer"):
+        with pytest.raises(InferInputError, match=r"checked before running the model.*'answers'"):
+            run_grid(grid, tmp_path / "store", data_dir=xtreme_dir, options=RunOptions(limit=5))
