@@ -13,7 +13,9 @@ have no gold partner. For each run of a cell:
   proposed pair is a gold pair";
 * on the *evaluation* part: ``f1`` (the task metric), ``precision`` and
   ``recall`` of the pairs mined at that threshold (variant ``raw``: they do
-  not depend on the confidence), and the calibration of the Platt confidence
+  not depend on the confidence; variant ``cosine``: the same with pairs
+  proposed and thresholded by plain cosine, the reference the margin
+  improves on), and the calibration of the Platt confidence
   over **all** evaluation queries, those without a partner included (their
   proposal is never right): ``ece``, ``ece_mass``, ``mce``, ``brier``,
   ``nll``, ``aurc`` (area under the risk-coverage curve) and ``confidence``,
@@ -46,6 +48,10 @@ if TYPE_CHECKING:
 #: Name of the recalibrated variant of mining confidences.
 PLATT_VARIANT = "platt_self"
 _TASK_METRICS = ("f1", "precision", "recall")
+#: How proposals are scored, and the variant name of the task metrics under each:
+#: the ratio margin is the method (``raw``), plain cosine the reference.
+_SCORES = ("ratio", "cosine")
+_SCORE_VARIANTS = {"ratio": "raw", "cosine": "cosine"}
 
 
 @dataclass(frozen=True)
@@ -85,36 +91,46 @@ def mining_predictions(records: Mapping[str, Any], ids: np.ndarray) -> _Predicti
     from xcal.analyze.pipeline import _Predictions
     from xcal.metrics.mining import mining_proposals
 
-    proposals = mining_proposals(
-        np.asarray(records["scores"], dtype=np.float64),
-        records["candidate_ids"],
-        records["gold_ids"],
-        query_knn_mean=records["query_knn_mean"],
-        candidate_knn_mean=records["candidate_knn_mean"],
-        score="ratio",
-    )
+    by_score = [
+        mining_proposals(
+            np.asarray(records["scores"], dtype=np.float64),
+            records["candidate_ids"],
+            records["gold_ids"],
+            query_knn_mean=records["query_knn_mean"],
+            candidate_knn_mean=records["candidate_knn_mean"],
+            score=score,
+        )
+        for score in _SCORES
+    ]
+    # One column per way of scoring a pair (_SCORES): the proposal's score and correctness.
     return _Predictions(
         kind="mining",
         ids=ids,
-        scores=proposals.score[:, None],
+        scores=np.column_stack([p.score for p in by_score]),
         top=np.zeros(len(ids), dtype=np.int64),
-        correct=proposals.correct,
-        n_gold=proposals.n_gold,
+        correct=np.column_stack([p.correct for p in by_score]),
+        n_gold=by_score[0].n_gold,
     )
 
 
-def _fit_and_apply(
-    fit: _Predictions, ev: _Predictions
-) -> tuple[float, PlattMap, np.ndarray, np.ndarray]:
-    """Threshold and Platt map from the fit queries; counts and confidences of the others."""
+def _threshold_counts(fit: _Predictions, ev: _Predictions, column: int) -> tuple[float, np.ndarray]:
+    """Threshold from the fit queries; per-query counts of the others at it."""
     from xcal.metrics.mining import best_mining_threshold, mining_counts
 
     assert fit.scores is not None and fit.correct is not None and fit.n_gold is not None
     assert ev.scores is not None and ev.correct is not None and ev.n_gold is not None
-    threshold = best_mining_threshold(fit.scores[:, 0], fit.correct, fit.n_gold)
-    counts = mining_counts(ev.scores[:, 0], ev.correct, ev.n_gold, threshold)
-    platt = fit_platt(fit.scores[:, 0], fit.correct)
-    return threshold, platt, counts, platt(ev.scores[:, 0])
+    s, c = fit.scores[:, column], fit.correct[:, column]
+    threshold = best_mining_threshold(s, c, fit.n_gold)
+    return threshold, mining_counts(
+        ev.scores[:, column], ev.correct[:, column], ev.n_gold, threshold
+    )
+
+
+def _platt_confidence(fit: _Predictions, ev: _Predictions) -> tuple[PlattMap, np.ndarray]:
+    """The Platt map of the margin (column 0) from the fit queries, applied to the others."""
+    assert fit.scores is not None and fit.correct is not None and ev.scores is not None
+    platt = fit_platt(fit.scores[:, 0], fit.correct[:, 0])
+    return platt, platt(ev.scores[:, 0])
 
 
 @dataclass(frozen=True)
@@ -188,12 +204,13 @@ def score_mining_run(
     fit, ev = pred.subset(in_fit), pred.subset(~in_fit)
     assert fit.correct is not None and ev.scores is not None
     assert ev.correct is not None and ev.n_gold is not None
-    if not fit.correct.any():
+    if not fit.correct[:, 0].any():
         raise ValueError(
             f"run {run_id}: no correct proposal among the {int(in_fit.sum())} fitting queries; "
             "no threshold or confidence map can be fitted"
         )
-    threshold, platt, counts, conf = _fit_and_apply(fit, ev)
+    threshold, counts = _threshold_counts(fit, ev, 0)
+    platt, conf = _platt_confidence(fit, ev)
     precision, recall, f1 = (float(v) for v in _prf(*counts.sum(axis=0)))
     return MiningScore(
         threshold,
@@ -204,7 +221,7 @@ def score_mining_run(
         ev.ids,
         ev.scores[:, 0],
         conf,
-        ev.correct,
+        ev.correct[:, 0],
         ev.n_gold,
     )
 
@@ -300,27 +317,33 @@ def analyse_mining_cell(
         assert ev.scores is not None and ev.correct is not None and ev.n_gold is not None
         system = str(run["model"])
         run_of[system] = run
-        if not fit.correct.any():
+        if not fit.correct[:, 0].any():
             ctx.notes.append(
                 f"{system} on {where}: no correct proposal among the {len(fit_ids)} fitting "
                 "queries, so no threshold or confidence map could be fitted; skipped"
             )
             continue
-        _, _, counts, conf = _fit_and_apply(fit, ev)
-        if counts[:, 2].sum() == 0:
+        if ev.n_gold.sum() == 0:
             ctx.notes.append(
                 f"{system} on {where}: no gold pair among the {len(eval_ids)} evaluation queries; "
                 "recall and F1 are undefined"
             )
-        confidences[system] = (conf, ev.correct)
+        _, conf = _platt_confidence(fit, ev)
+        confidences[system] = (conf, ev.correct[:, 0])
+        counts = {
+            _SCORE_VARIANTS[score]: _threshold_counts(fit, ev, column)[1]
+            for column, score in enumerate(_SCORES)
+            if fit.correct[:, column].any()
+        }
         for metric in options.metrics:
             info = metric_info(metric)
             if "mining" not in info.kinds:
                 continue
             if metric in _TASK_METRICS:
-                stats[(system, "raw", metric)] = _counts_statistic(counts, metric)
+                for variant, variant_counts in counts.items():
+                    stats[(system, variant, metric)] = _counts_statistic(variant_counts, metric)
             else:
-                stat = _calibration_statistic(metric, conf, ev.correct, options.n_bins)
+                stat = _calibration_statistic(metric, conf, ev.correct[:, 0], options.n_bins)
                 if stat is not None:
                     stats[(system, PLATT_VARIANT, metric)] = stat
     estimates = {k: s.estimate() for k, s in stats.items()}

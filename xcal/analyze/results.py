@@ -73,7 +73,7 @@ GROUP_COLUMNS: tuple[str, ...] = (
 RESULT_COLUMNS: tuple[str, ...] = (*KEY_COLUMNS, *VALUE_COLUMNS, *GROUP_COLUMNS)
 
 COMPARISONS = ("value", "difference")
-VARIANTS = ("raw", "ts_en", "ts_self", "platt_self")
+VARIANTS = ("raw", "ts_en", "ts_self", "platt_self", "cosine")
 
 _DTYPES: dict[str, Any] = {
     "severity": "float64",
