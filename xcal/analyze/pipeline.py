@@ -254,6 +254,7 @@ class _Predictions:
     correct: np.ndarray | None = None  # top entry right (QA, retrieval)
     exact_match: np.ndarray | None = None
     f1: np.ndarray | None = None
+    n_gold: np.ndarray | None = None  # gold pairs per query (mining)
     base_temperature: float = 1.0  # raw temperature of the top-1 softmax
 
     def subset(self, mask_or_index: np.ndarray) -> _Predictions:
@@ -270,6 +271,7 @@ class _Predictions:
             correct=pick(self.correct),
             exact_match=pick(self.exact_match),
             f1=pick(self.f1),
+            n_gold=pick(self.n_gold),
             base_temperature=self.base_temperature,
         )
 
@@ -347,6 +349,10 @@ def load_predictions(store: PredictionStore, run: Run, options: AnalysisOptions)
             correct=np.asarray(correct, dtype=bool),
             base_temperature=options.retrieval_temperature,
         )
+    if kind == "mining":
+        from xcal.analyze.mining import mining_predictions
+
+        return mining_predictions(records, ids)
     raise ValueError(f"run {run_id}: unknown record kind {kind!r}")
 
 
@@ -563,6 +569,8 @@ def _missing_english_notes(ctx: _CellContext) -> list[str]:
     """One note per model x task x condition whose runs have no English run to fit on."""
     missing: dict[tuple[str, str], list[str]] = {}
     for run in ctx.runs.to_dict("records"):
+        if run["record_kind"] == "mining":
+            continue  # mining fits its own map on the same language (xcal.analyze.mining)
         if _english_run(ctx, run) is None:
             where = _describe({**run, "language": "*"})
             missing.setdefault((str(run["model"]), where), []).append(str(run["language"]))
@@ -636,6 +644,10 @@ def _analyse_cell(ctx: _CellContext, cell_runs: pd.DataFrame) -> tuple[pd.DataFr
     kinds = {p.kind for p in loaded.values()}
     if len(kinds) > 1:
         raise ValueError(f"cell {_describe(records[0])} mixes record kinds {sorted(kinds)}")
+    if kinds == {"mining"}:
+        from xcal.analyze.mining import analyse_mining_cell
+
+        return analyse_mining_cell(ctx, records, loaded)
     _check_same_labels(records, loaded)
     # The examples every system of the cell has, in the baseline's order if present.
     id_sets = [set(p.ids.tolist()) for p in loaded.values()]

@@ -73,7 +73,7 @@ GROUP_COLUMNS: tuple[str, ...] = (
 RESULT_COLUMNS: tuple[str, ...] = (*KEY_COLUMNS, *VALUE_COLUMNS, *GROUP_COLUMNS)
 
 COMPARISONS = ("value", "difference")
-VARIANTS = ("raw", "ts_en", "ts_self")
+VARIANTS = ("raw", "ts_en", "ts_self", "platt_self", "cosine")
 
 _DTYPES: dict[str, Any] = {
     "severity": "float64",
@@ -107,14 +107,16 @@ class MetricInfo:
 
 
 _CLS = ("classification", "multiple_choice")
-_ALL = ("classification", "multiple_choice", "qa", "retrieval")
+_ALL = ("classification", "multiple_choice", "qa", "retrieval", "mining")
 #: Every metric the pipeline computes, in report order.
 METRICS: dict[str, MetricInfo] = {
     m.name: m
     for m in (
         MetricInfo("accuracy", "Accuracy", True, True, (*_CLS, "retrieval"), False),
         MetricInfo("exact_match", "EM", True, True, ("qa",), False),
-        MetricInfo("f1", "F1", True, True, ("qa",), False),
+        MetricInfo("f1", "F1", True, True, ("qa", "mining"), False),
+        MetricInfo("precision", "Precision", True, True, ("mining",), False),
+        MetricInfo("recall", "Recall", True, True, ("mining",), False),
         MetricInfo("ece", "ECE", False, True, _ALL, True),
         MetricInfo("ece_mass", "ECE (equal mass)", False, True, _ALL, True),
         MetricInfo("mce", "MCE", False, True, _ALL, True),

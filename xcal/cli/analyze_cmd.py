@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 _METRICS_HELP = (
-    "Metrics to compute (repeat or comma-separate): accuracy, exact_match, f1, ece, "
-    "ece_mass, mce, classwise_ece, brier, nll, aurc, confidence. Default: all that apply. "
+    "Metrics to compute (repeat or comma-separate): accuracy, exact_match, f1, precision, "
+    "recall, ece, ece_mass, mce, classwise_ece, brier, nll, aurc, confidence (precision and "
+    "recall: bitext mining). Default: all that apply. "
     "ece_mass and aurc are the slowest to bootstrap."
 )
 

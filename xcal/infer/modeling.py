@@ -400,7 +400,7 @@ def plan_for(info: ModelInfo, task: Task) -> Plan:
     spec = info.spec
     kind = task.record_kind
     name = spec.name
-    if kind == "retrieval":
+    if kind in ("retrieval", "mining"):
         pooling: str = spec.pooling
         if pooling == "auto":
             pooling = _sentence_transformers_pooling(info.source) or (

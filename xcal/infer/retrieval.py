@@ -4,6 +4,9 @@ Embeddings pool the last hidden states over the attention mask (mean), take
 the first token (CLS) or the last real token (decoder-only models), and are
 L2-normalised, so a dot product is the cosine similarity. Similarities are
 computed in blocks of queries so memory stays bounded for large pools (BUCC).
+For bitext mining, :func:`mining_neighbours` also keeps, in the same pass over
+the blocks, each candidate's nearest queries (the backward direction of the
+margin score).
 """
 
 from __future__ import annotations
@@ -97,13 +100,84 @@ def top_k(
     c = np.ascontiguousarray(candidates, dtype=np.float32)
     for lo in range(0, n, block):
         sim = np.asarray(queries[lo : lo + block], dtype=np.float32) @ c.T
-        if k < sim.shape[1]:
-            part = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-        else:
-            part = np.broadcast_to(np.arange(sim.shape[1]), sim.shape).copy()
-        part_scores = np.take_along_axis(sim, part, axis=1)
-        # Sort the k by score, breaking ties by candidate index (lexsort: last key first).
-        order = np.lexsort((part, -part_scores), axis=1)
-        idx[lo : lo + block] = np.take_along_axis(part, order, axis=1)
-        scores[lo : lo + block] = np.take_along_axis(part_scores, order, axis=1)
+        idx[lo : lo + block], scores[lo : lo + block] = _block_top_k(sim, k)
     return idx, scores
+
+
+def _block_top_k(sim: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` of each row of ``sim``, best first, ties by column index."""
+    if k < sim.shape[1]:
+        part = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+    else:
+        part = np.broadcast_to(np.arange(sim.shape[1]), sim.shape).copy()
+    part_scores = np.take_along_axis(sim, part, axis=1)
+    # Sort the k by score, breaking ties by candidate index (lexsort: last key first).
+    order = np.lexsort((part, -part_scores), axis=1)
+    return np.take_along_axis(part, order, axis=1), np.take_along_axis(part_scores, order, axis=1)
+
+
+def mining_neighbours(
+    queries: np.ndarray, candidates: np.ndarray, k: int, margin_k: int, *, block: int = 1024
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Top-``k`` candidates per query and the k-NN means of both directions, in one pass.
+
+    The ratio margin of Artetxe & Schwenk (2019) divides the cosine of a pair
+    by the mean cosine of each side's ``margin_k`` nearest neighbours on the
+    other side; the forward means come from each query's own row, the backward
+    means (each candidate's nearest queries) are merged block by block, so the
+    similarity matrix is computed once and never held whole.
+
+    Parameters
+    ----------
+    queries, candidates : numpy.ndarray of shape (n, d) and (m, d)
+        L2-normalised rows.
+    k : int
+        Candidates kept per query (best first, ties by candidate index).
+    margin_k : int
+        Neighbourhood size of the margin (LASER and XTREME use 4); capped at
+        the other side's size, as LASER's ``knn`` does.
+
+    Returns
+    -------
+    idx : numpy.ndarray of int64, shape (n, min(k, m))
+    scores : numpy.ndarray of float32, shape (n, min(k, m))
+        Cosine of each kept candidate, best first.
+    query_knn_mean : numpy.ndarray of float64, shape (n,)
+        Mean cosine of each query's ``margin_k`` nearest candidates.
+    candidate_knn_mean : numpy.ndarray of float64, shape (m,)
+        Mean cosine of each candidate's ``margin_k`` nearest queries.
+
+    Examples
+    --------
+    >>> q = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> c = np.array([[0.0, 1.0], [1.0, 0.0], [0.6, 0.8]])
+    >>> idx, s, qm, cm = mining_neighbours(q, c, 1, 2)
+    >>> idx.tolist(), np.round(qm, 2).tolist(), np.round(cm, 2).tolist()
+    ([[1], [0]], [0.8, 0.9], [0.5, 0.5, 0.7])
+    """
+    n, m = queries.shape[0], candidates.shape[0]
+    k_fwd = min(int(k), m)
+    k_margin = int(margin_k)
+    if k_fwd <= 0 or k_margin <= 0 or n == 0:
+        raise ValueError(
+            "mining_neighbours needs k >= 1, margin_k >= 1, at least one query and one candidate"
+        )
+    k_keep = max(k_fwd, min(k_margin, m))
+    k_back = min(k_margin, n)
+    idx = np.empty((n, k_fwd), dtype=np.int64)
+    scores = np.empty((n, k_fwd), dtype=np.float32)
+    query_mean = np.empty(n, dtype=np.float64)
+    best_back = np.full((k_back, m), -np.inf, dtype=np.float32)  # running top per candidate
+    c = np.ascontiguousarray(candidates, dtype=np.float32)
+    for lo in range(0, n, block):
+        sim = np.asarray(queries[lo : lo + block], dtype=np.float32) @ c.T
+        top_idx, top_scores = _block_top_k(sim, k_keep)
+        idx[lo : lo + block] = top_idx[:, :k_fwd]
+        scores[lo : lo + block] = top_scores[:, :k_fwd]
+        query_mean[lo : lo + block] = top_scores[:, : min(k_margin, m)].mean(
+            axis=1, dtype=np.float64
+        )
+        merged = np.concatenate([best_back, sim], axis=0)
+        best_back = -np.partition(-merged, k_back - 1, axis=0)[:k_back]
+    candidate_mean = best_back.mean(axis=0, dtype=np.float64)
+    return idx, scores, query_mean, candidate_mean

@@ -223,6 +223,39 @@ def prepare_inputs(
     )
 
 
+def storable_problems(cell: Cell, inputs: CellInputs) -> list[str]:
+    """What the store would refuse in a cell's ids and gold, found before any model work.
+
+    The store checks a run when it is written; the columns that come from the
+    data rather than the model are checked here with the same code, so that a
+    grid that could never be stored fails in seconds, not after embedding.
+    """
+    from xcal.store import RunManifest, check_input_records
+    from xcal.tasks import get_task
+
+    task = get_task(cell.task)
+    kind = task.record_kind
+    exs = inputs.examples
+    records: dict[str, Any] = {"example_id": [ex.example_id for ex in exs]}
+    if kind in ("retrieval", "mining"):
+        records["gold_ids"] = [list(ex.gold_ids) for ex in exs]
+    elif kind == "qa":
+        records["answers"] = [
+            [{"text": a.text, "answer_start": a.answer_start} for a in ex.answers] for ex in exs
+        ]
+    manifest = RunManifest(
+        model="-",
+        task=cell.task,
+        split=cell.split_label,
+        language=cell.language,
+        record_kind=kind,  # type: ignore[arg-type]
+        input_fingerprint="-",
+        n_examples=len(exs),
+    )
+    where = f"{cell.describe()} (checked before running the model)"
+    return [str(p) for p in check_input_records(manifest, records, where) if p.level == "error"]
+
+
 def input_fingerprint(
     info: ModelInfo, plan: Plan, task: Any, inputs: CellInputs, options: RunOptions
 ) -> str:
@@ -236,8 +269,10 @@ def input_fingerprint(
         "max_length": _max_length_for(info, task, options),
         "plan": dataclasses.asdict(plan),
     }
-    if task.record_kind == "retrieval":
+    if task.record_kind in ("retrieval", "mining"):
         identity["top_k"] = options.top_k
+    if task.record_kind == "mining":
+        identity["margin_k"] = task.margin_k
     if task.record_kind == "qa":
         identity["qa"] = dataclasses.asdict(_qa_settings(info, options))
     candidates = (
@@ -341,7 +376,7 @@ def compute_records(
             [{"text": a.text, "answer_start": a.answer_start} for a in ex.answers] for ex in exs
         ]
         return {"example_id": ids, "nbest": nbest, "answers": answers}, n_trunc
-    if kind == "retrieval":
+    if kind in ("retrieval", "mining"):
         cands = inputs.candidates or []
         share = n / (n + len(cands))
 
@@ -359,13 +394,21 @@ def compute_records(
         )
         q_emb, q_trunc = retrieval.embed(model, tok, [ex.query for ex in exs], **common)  # type: ignore[arg-type]
         c_emb, c_trunc = retrieval.embed(model, tok, [c.text for c in cands], **common)  # type: ignore[arg-type]
-        idx, scores = retrieval.top_k(q_emb, c_emb, options.top_k)
         cand_ids = [c.candidate_id for c in cands]
+        if kind == "mining":
+            idx, scores, q_mean, c_mean = retrieval.mining_neighbours(
+                q_emb, c_emb, options.top_k, task.margin_k
+            )
+            margin_columns = {"query_knn_mean": q_mean, "candidate_knn_mean": c_mean[idx]}
+        else:
+            idx, scores = retrieval.top_k(q_emb, c_emb, options.top_k)
+            margin_columns = {}
         return {
             "example_id": ids,
             "candidate_ids": [[cand_ids[j] for j in row] for row in idx],
             "scores": scores,
             "gold_ids": [list(ex.gold_ids) for ex in exs],
+            **margin_columns,
         }, q_trunc + c_trunc
     raise ModelSpecError(f"task {task.name!r}: unsupported record kind {kind!r}")
 
@@ -451,6 +494,8 @@ def run_grid(
             inputs[cell] = prepare_inputs(cell, root, options.limit, cache)
         except (TaskDataError, GridError, ValueError) as exc:
             problems.append(str(exc))
+            continue
+        problems.extend(storable_problems(cell, inputs[cell]))
     # 2. Model configs against tasks (no weights).
     models = list(dict.fromkeys(c.model for c in cells))
     for spec in models:

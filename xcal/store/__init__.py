@@ -33,7 +33,7 @@ from xcal.store.manifest import (
     RunManifest,
     fingerprint,
 )
-from xcal.store.schema import ARROW_SCHEMA, KIND_COLUMNS
+from xcal.store.schema import ARROW_SCHEMA, KIND_COLUMNS, check_input_records
 from xcal.store.store import (
     ClassificationArrays,
     PredictionStore,
@@ -59,6 +59,7 @@ __all__ = [
     "StoreError",
     "StoreScan",
     "StoreValidationError",
+    "check_input_records",
     "fingerprint",
     "import_lm_eval",
     "open_store",

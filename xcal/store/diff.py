@@ -57,7 +57,10 @@ def diff_stores(a: PredictionStore, b: PredictionStore) -> StoreDiff:
 def _same(x: Any, y: Any) -> bool:
     if x is None or y is None:
         return x is None and y is None
-    ax, ay = np.asarray(x), np.asarray(y)
+    try:
+        ax, ay = np.asarray(x), np.asarray(y)
+    except ValueError:  # ragged lists, e.g. mining gold ids (most empty)
+        return bool(_plain(x) == _plain(y))
     if ax.dtype.kind == "f" and ay.dtype.kind == "f":
         # bit for bit: -0.0 vs 0.0 or another NaN payload counts as a difference
         return ax.shape == ay.shape and ax.dtype == ay.dtype and ax.tobytes() == ay.tobytes()

@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 SCHEMA_VERSION = 1
 
-RecordKind = Literal["classification", "multiple_choice", "qa", "retrieval"]
-RECORD_KINDS: tuple[str, ...] = ("classification", "multiple_choice", "qa", "retrieval")
+RecordKind = Literal["classification", "multiple_choice", "qa", "retrieval", "mining"]
+RECORD_KINDS: tuple[str, ...] = ("classification", "multiple_choice", "qa", "retrieval", "mining")
 
 Architecture = Literal["encoder-only", "decoder-only", "encoder-decoder"]
 ARCHITECTURES: tuple[str, ...] = ("encoder-only", "decoder-only", "encoder-decoder")

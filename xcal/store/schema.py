@@ -52,6 +52,8 @@ ARROW_SCHEMA = pa.schema(
         pa.field("answers", pa.list_(ANSWER_TYPE)),
         pa.field("candidate_ids", pa.list_(pa.string())),
         pa.field("gold_ids", pa.list_(pa.string())),
+        pa.field("query_knn_mean", pa.float64()),
+        pa.field("candidate_knn_mean", pa.list_(pa.float64())),
     ]
 )
 
@@ -60,6 +62,16 @@ KIND_COLUMNS: dict[str, tuple[str, ...]] = {
     "multiple_choice": ("example_id", "scores", "label"),
     "qa": ("example_id", "nbest", "answers"),
     "retrieval": ("example_id", "candidate_ids", "scores", "gold_ids"),
+    # Bitext mining (BUCC): most queries have no partner, so gold_ids may be
+    # empty; the k-NN means are the denominators of the margin score.
+    "mining": (
+        "example_id",
+        "candidate_ids",
+        "scores",
+        "gold_ids",
+        "query_knn_mean",
+        "candidate_knn_mean",
+    ),
 }
 
 # Keys of the Parquet key-value metadata.
@@ -130,7 +142,7 @@ def check_manifest(m: RunManifest, where: str) -> list[Problem]:
         bad("train_seed", f"expected an integer or None, got {m.train_seed!r}")
     if m.n_classes is not None and (not _is_int(m.n_classes) or m.n_classes < 2):
         bad("n_classes", f"expected an integer >= 2 or None, got {m.n_classes!r}")
-    if m.n_classes is not None and m.record_kind in ("qa", "retrieval"):
+    if m.n_classes is not None and m.record_kind in ("qa", "retrieval", "mining"):
         bad("n_classes", f"must be None for a {m.record_kind} run, got {m.n_classes!r}")
     for name in ("severity", "wall_time_s"):
         value = getattr(m, name)
@@ -169,27 +181,30 @@ def _is_real(value: Any) -> bool:
 
 
 def records_to_columns(
-    kind: str, records: Mapping[str, Any], where: str
+    kind: str, records: Mapping[str, Any], where: str, *, partial: bool = False
 ) -> tuple[Columns, list[Problem]]:
     """Convert the caller's record columns into Arrow arrays of the store's types.
 
     Returns the arrays that converted and the problems found while converting
     (missing or unknown columns, wrong types, ragged rows). Content checks
-    (finite values, label range...) are :func:`check_columns`'.
+    (finite values, label range...) are :func:`check_columns`'. With
+    ``partial``, absent columns are not a problem (the checks of the columns a
+    data reader knows before any model runs: ids and gold).
     """
     problems: list[Problem] = []
-    expected = KIND_COLUMNS[kind]
+    known = KIND_COLUMNS[kind]
     if not isinstance(records, Mapping):
         return {}, [Problem(where, f"records must be a dict of columns, got {type(records)}")]
+    expected = tuple(n for n in known if n in records) if partial else known
     for name in expected:
         if name not in records:
             problems.append(
-                Problem(where, f"missing column (a {kind} run needs {list(expected)})", field=name)
+                Problem(where, f"missing column (a {kind} run needs {list(known)})", field=name)
             )
     for name in records:
-        if name not in expected:
+        if name not in known:
             problems.append(
-                Problem(where, f"unknown column for a {kind} run (expected {list(expected)})", name)
+                Problem(where, f"unknown column for a {kind} run (expected {list(known)})", name)
             )
     if problems:
         return {}, problems
@@ -206,9 +221,11 @@ def records_to_columns(
             arr = _to_arrow(value, pa.string(), name, where, problems)
         elif name == "label":
             arr = _labels_to_arrow(value, where, problems)
-        elif name in ("logits", "scores"):
+        elif name in ("logits", "scores", "candidate_knn_mean"):
             dtype = np.float32 if name == "logits" else np.float64
             arr = _matrix_to_arrow(value, dtype, name, where, problems)
+        elif name == "query_knn_mean":
+            arr = _vector_to_arrow(value, name, where, problems)
         elif name == "nbest":
             arr = _structs_to_arrow(value, NBEST_TYPE, name, where, problems)
         elif name == "answers":
@@ -302,6 +319,14 @@ def _matrix_to_arrow(
         np.arange(0, n * width + 1, width, dtype=np.int32) if width else np.zeros(n + 1, np.int32)
     )
     return pa.ListArray.from_arrays(offsets, pa.array(flat))
+
+
+def _vector_to_arrow(value: Any, name: str, where: str, problems: list[Problem]) -> pa.Array | None:
+    arr = _numeric(value, name, where, problems, ndim=1)
+    if arr is None:
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        return pa.array(np.asarray(arr, dtype=np.float64))
 
 
 def _labels_to_arrow(value: Any, where: str, problems: list[Problem]) -> pa.Array | None:
@@ -570,39 +595,68 @@ def check_columns(
             _check_nbest(cols["nbest"], where, problems)
         if "answers" in cols:
             _check_answers(cols["answers"], where, problems)
-    elif kind == "retrieval":
-        k = None
-        if "candidate_ids" in cols:
-            k = _list_width(cols["candidate_ids"], "candidate_ids", where, problems)
-            if k is not None and cols["candidate_ids"].flatten().null_count:
-                problems.append(Problem(where, "null candidate id", "candidate_ids"))
-            if k == 0:
-                problems.append(Problem(where, "no candidates (k = 0)", "candidate_ids"))
-        if "scores" in cols:
-            checked = _check_matrix(cols["scores"], "scores", where, problems)
-            if checked is not None:
-                s, width = checked
-                if k is not None and width != k:
-                    problems.append(
-                        Problem(where, f"{width} scores per row but {k} candidate ids", "scores")
-                    )
-                starts = np.arange(0, s.size + 1, max(width, 1))
-                _check_descending(s.reshape(-1), starts, "scores", where, problems)
-        if "gold_ids" in cols:
-            gold = cols["gold_ids"]
-            if gold.null_count:
-                row = int(np.flatnonzero(gold.is_null().to_numpy(zero_copy_only=False))[0])
-                problems.append(Problem(where, "missing gold ids (null)", "gold_ids", row))
-            else:
-                lengths = pc.list_value_length(gold).to_numpy(zero_copy_only=False)
-                empty = np.flatnonzero(lengths == 0)
-                if len(empty):
-                    problems.append(
-                        Problem(where, "no gold id" + _rows_text(empty), "gold_ids", int(empty[0]))
-                    )
-                if gold.flatten().null_count:
-                    problems.append(Problem(where, "null gold id", "gold_ids"))
+    elif kind in ("retrieval", "mining"):
+        _check_retrieval(kind, cols, where, problems)
     return problems
+
+
+def _check_retrieval(kind: str, cols: Columns, where: str, problems: list[Problem]) -> None:
+    k = None
+    if "candidate_ids" in cols:
+        k = _list_width(cols["candidate_ids"], "candidate_ids", where, problems)
+        if k is not None and cols["candidate_ids"].flatten().null_count:
+            problems.append(Problem(where, "null candidate id", "candidate_ids"))
+        if k == 0:
+            problems.append(Problem(where, "no candidates (k = 0)", "candidate_ids"))
+    if "scores" in cols:
+        checked = _check_matrix(cols["scores"], "scores", where, problems)
+        if checked is not None:
+            s, width = checked
+            if k is not None and width != k:
+                problems.append(
+                    Problem(where, f"{width} scores per row but {k} candidate ids", "scores")
+                )
+            starts = np.arange(0, s.size + 1, max(width, 1))
+            _check_descending(s.reshape(-1), starts, "scores", where, problems)
+    if "gold_ids" in cols:
+        gold = cols["gold_ids"]
+        if gold.null_count:
+            problems.append(Problem(where, "missing gold ids (null)", "gold_ids", _null_row(gold)))
+        else:
+            lengths = pc.list_value_length(gold).to_numpy(zero_copy_only=False)
+            empty = np.flatnonzero(lengths == 0)
+            # A mining query without a partner is the common case, not an error.
+            if kind == "retrieval" and len(empty):
+                problems.append(
+                    Problem(where, "no gold id" + _rows_text(empty), "gold_ids", int(empty[0]))
+                )
+            if gold.flatten().null_count:
+                problems.append(Problem(where, "null gold id", "gold_ids"))
+    if "query_knn_mean" in cols:
+        q = cols["query_knn_mean"]
+        if q.null_count:
+            problems.append(Problem(where, "missing value (null)", "query_knn_mean", _null_row(q)))
+        else:
+            bad = np.flatnonzero(~np.isfinite(q.to_numpy(zero_copy_only=False)))
+            if len(bad):
+                problems.append(
+                    Problem(
+                        where,
+                        f"NaN or infinite value {q[int(bad[0])].as_py()}" + _rows_text(bad),
+                        "query_knn_mean",
+                        int(bad[0]),
+                    )
+                )
+    if "candidate_knn_mean" in cols:
+        checked = _check_matrix(cols["candidate_knn_mean"], "candidate_knn_mean", where, problems)
+        if checked is not None and k is not None and checked[1] != k:
+            problems.append(
+                Problem(
+                    where,
+                    f"{checked[1]} values per row but {k} candidate ids",
+                    "candidate_knn_mean",
+                )
+            )
 
 
 def _null_row(arr: pa.Array) -> int:
@@ -706,9 +760,33 @@ def columns_to_records(kind: str, cols: Columns) -> dict[str, Any]:
         arr = cols[name]
         if name == "label":
             out[name] = arr.to_numpy().astype(np.int64, copy=False)
-        elif name in ("logits", "scores"):
+        elif name in ("logits", "scores", "candidate_knn_mean"):
             width = int(pc.list_value_length(arr)[0].as_py()) if len(arr) else 0
             out[name] = matrix(arr, width)
+        elif name == "query_knn_mean":
+            out[name] = arr.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
         else:
             out[name] = arr.to_pylist()
     return out
+
+
+def check_input_records(m: RunManifest, records: Mapping[str, Any], where: str) -> list[Problem]:
+    """What the store would refuse in the columns known before any model runs.
+
+    ``records`` holds some of the run's columns (typically ``example_id`` and
+    the gold: ``label``, ``answers`` or ``gold_ids``); they get the same
+    conversion and checks as at write time, so a run that could never be
+    stored is refused before hours of model work rather than after.
+
+    Examples
+    --------
+    >>> m = RunManifest(model="m", task="tatoeba", split="test", language="deu",
+    ...                 record_kind="retrieval", input_fingerprint="f", n_examples=2)
+    >>> [p.message for p in check_input_records(m, {"example_id": ["a", "b"],
+    ...                                             "gold_ids": [["x"], []]}, "here")]
+    ['no gold id']
+    """
+    cols, problems = records_to_columns(m.record_kind, records, where, partial=True)
+    if problems:
+        return problems
+    return check_columns(m, cols, where)

@@ -10,7 +10,9 @@ between languages, so scores are not comparable across languages.
 BUCC 2018 (as XTREME lays it out): ``bucc2018/{lang}-en.{split}.{lang}`` and
 ``.en`` with ``id<TAB>sentence`` lines, and ``.gold`` with
 ``source_id<TAB>english_id`` lines. Every source sentence is a query; most
-have no gold partner (an empty ``gold_ids``), which is what mining means.
+have no gold partner (an empty ``gold_ids``), which is what mining means, so
+BUCC runs are stored as ``mining`` records (see docs/store.md) and scored by
+the margin of Artetxe & Schwenk (2019) (:mod:`xcal.metrics.mining`).
 """
 
 from __future__ import annotations
@@ -103,10 +105,14 @@ class BUCC(RetrievalTask):
     """BUCC 2018 bitext mining (Zweigenbaum et al., 2018), source to English."""
 
     name = "bucc2018"
+    record_kind = "mining"
     paired = False
     splits = ("dev", "test")
     default_split = "dev"
     description = "bitext mining xx -> en"
+    #: Neighbours on each side whose mean similarity is the margin's denominator
+    #: (XTREME's and LASER's ``neighborhood=4``).
+    margin_k = 4
 
     def path(self, data_dir: Path, language: str, split: str) -> Path:
         return data_dir / "bucc2018" / f"{language}-en.{split}.{language}"
@@ -148,7 +154,12 @@ class BUCC(RetrievalTask):
                     raise TaskDataError(
                         f"{gold_path} line {lineno}: unknown English id {fields[1]!r}"
                     )
-                gold.setdefault(fields[0], []).append(fields[1])
+                pairs = gold.setdefault(fields[0], [])
+                if fields[1] in pairs:
+                    raise TaskDataError(
+                        f"{gold_path} line {lineno}: duplicate pair {fields[0]!r}, {fields[1]!r}"
+                    )
+                pairs.append(fields[1])
         else:
             warnings.warn(f"{gold_path} not found: no gold pairs for {language}", stacklevel=2)
         return [
