@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -26,10 +27,14 @@ PAPER_TEXTWIDTH = "455pt"
 def compile_tables(tex_files: list[Path], workdir: Path) -> str:
     """Compile a document that \\input's every table; return the log, fail on any error."""
     if shutil.which("pdflatex") is None:
-        pytest.fail(
-            "pdflatex is not installed: apt-get install texlive-latex-base "
-            "texlive-latex-recommended texlive-science (see .ci/run)"
+        message = (
+            "pdflatex is not installed: `make setup` installs it (scripts/ensure-tex.sh), "
+            "or apt-get install texlive-latex-base texlive-latex-recommended texlive-science"
         )
+        # Skipping is the user's explicit choice, and never allowed in CI.
+        if os.environ.get("XCAL_SKIP_TEX") == "1" and not os.environ.get("CI"):
+            pytest.skip(message)
+        pytest.fail(message)
     inputs = "\n".join(f"\\input{{{p.resolve()}}}\n\\clearpage" for p in tex_files)
     doc = (
         "\\documentclass{article}\n"
