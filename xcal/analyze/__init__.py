@@ -15,6 +15,7 @@ any frame of the same shape. Nothing here imports torch, and matplotlib and
 seaborn load only when a figure is drawn.
 """
 
+from xcal.analyze.display_names import DisplayNames
 from xcal.analyze.figures import (
     ForestPlotDisplay,
     GainDistanceDisplay,
@@ -24,7 +25,6 @@ from xcal.analyze.figures import (
     SeverityCurveDisplay,
     paper_style,
 )
-from xcal.analyze.display_names import DisplayNames
 from xcal.analyze.latex import LatexTable, Page, escape_latex, table_from_frame, tables_from_frame
 from xcal.analyze.pipeline import AnalysisOptions, AnalysisResult, analyze_store, fit_mask
 from xcal.analyze.report import write_report
