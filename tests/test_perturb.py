@@ -164,7 +164,8 @@ def test_known_outputs_are_stable() -> None:
 def test_language_codes() -> None:
     assert base_language("deu") == "de" and base_language("pt-BR") == "pt"
     assert base_language("cmn") == "zh" and base_language("swh") == "sw"
-    assert base_language("kzj") == "kzj"
+    # deprecated codes follow the IANA registry (langcodes): Coastal Kadazan -> Central Dusun
+    assert base_language("kzj") == "dtp" and base_language("tgl") == "tl"
     assert (
         is_unspaced("jpn") and is_unspaced("yue") and is_unspaced("khm") and not is_unspaced("kor")
     )

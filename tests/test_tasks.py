@@ -129,8 +129,25 @@ def test_missing_language_lists_available(xtreme_dir: Path) -> None:
         MissingDataError, match=r"no data for language\(s\) xx .*available.*: ar, bg"
     ):
         get_task("xnli").load(xtreme_dir, "xx")
-    with pytest.raises(MissingDataError, match=r"deu.*available.*ar, de"):
-        get_task("xquad").load(xtreme_dir, "deu")
+    with pytest.raises(
+        MissingDataError, match=r"no data for language\(s\) german .*Did you mean de\?"
+    ):
+        get_task("xquad").load(xtreme_dir, "german")
+
+
+@pytest.mark.parametrize(
+    ("task", "requested", "stored"),
+    [("xnli", "zho", "zh"), ("xnli", "deu", "de"), ("xquad", "deu", "de"), ("xnli", "zh-CN", "zh")],
+)
+def test_iso_639_3_and_1_codes_are_accepted_and_normalised(xtreme_dir, task, requested, stored):
+    t = get_task(task)
+    assert t.resolve_languages(xtreme_dir, [requested]) == [stored]
+    split = t.default_split
+    loaded = t.load(xtreme_dir, requested)
+    assert [e.example_id for e in loaded] == [
+        e.example_id for e in t.load(xtreme_dir, stored, split)
+    ]
+    assert {e.language for e in loaded} == {stored}
 
 
 def test_missing_task_folder_explains_layout(tmp_path: Path) -> None:
