@@ -339,3 +339,47 @@ def test_prompt_formats() -> None:
     th = ChoiceExample("x", "th", "ฝนตก", "ถนนเปียก", "แดดออก", "effect", 0)
     # No final punctuation in Thai: nothing is cut from the premise.
     assert get_task("xcopa").lm_options(th)[0] == ("ฝนตก ดังนั้น", " ถนนเปียก")
+
+
+@pytest.mark.parametrize("task", ["xnli", "pawsx"])
+def test_unlabelled_xtreme_test_files_say_the_labels_are_withheld(
+    tmp_path: Path, task: str
+) -> None:
+    # The XTREME download's test files: sentence 1 and sentence 2, no label.
+    folder = tmp_path / task
+    folder.mkdir()
+    (folder / "test-de.tsv").write_text(
+        "Ein Satz.\tNoch ein Satz.\nZwei.\tDrei.\n", encoding="utf-8"
+    )
+    with pytest.raises(
+        TaskDataError,
+        match=r"test-de.tsv: no gold labels \(line 1 has 2 fields\): the XTREME download "
+        r"withholds test labels for XNLI and PAWS-X; use dev",
+    ):
+        get_task(task).load(tmp_path, "de", "test")
+
+
+def test_pawsx_original_release_with_id_column_and_header(tmp_path: Path) -> None:
+    folder = tmp_path / "pawsx"
+    folder.mkdir()
+    (folder / "dev-de.tsv").write_text(
+        "id\tsentence1\tsentence2\tlabel\n"
+        "1\tDer Hund bellt.\tEs bellt der Hund.\t1\n"
+        "7\tEr kam spät.\tSie kam früh.\t0\n",
+        encoding="utf-8",
+    )
+    examples = get_task("pawsx").load(tmp_path, "de", "dev")
+    assert [(e.example_id, e.premise, e.hypothesis, e.label) for e in examples] == [
+        ("pawsx-dev-id1", "Der Hund bellt.", "Es bellt der Hund.", 1),
+        ("pawsx-dev-id7", "Er kam spät.", "Sie kam früh.", 0),
+    ]
+    # a short row is named by its line
+    (folder / "dev-fr.tsv").write_text(
+        "id\tsentence1\tsentence2\tlabel\n2\tUne phrase.\t1\n", encoding="utf-8"
+    )
+    with pytest.raises(TaskDataError, match=r"dev-fr.tsv line 2: expected 4 tab-separated fields"):
+        get_task("pawsx").load(tmp_path, "fr", "dev")
+    # the original test files without labels
+    (folder / "test-de.tsv").write_text("id\tsentence1\tsentence2\n1\ta\tb\n", encoding="utf-8")
+    with pytest.raises(TaskDataError, match="withholds test labels"):
+        get_task("pawsx").load(tmp_path, "de", "test")
