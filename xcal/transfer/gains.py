@@ -143,8 +143,8 @@ def read_results_table(path: str | os.PathLike[str], **options: Any) -> pd.DataF
     header = pd.read_csv(path, comment="#", nrows=0).columns
     if is_analysis_results(header):
         scores = read_scores(path, **options)
-        kept = [*TABLE_COLUMNS, "model", "higher_is_better"]
-        return check_results_table(scores[kept], source=str(path))
+        wanted = [*TABLE_COLUMNS, "model", "higher_is_better"]
+        return check_results_table(scores[wanted], source=str(path))
     text = path.read_text(encoding="utf-8")
     lines = text.splitlines(keepends=True)
     kept = [(i + 1, line) for i, line in enumerate(lines) if line.strip() and line[0] != "#"]
