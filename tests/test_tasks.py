@@ -137,7 +137,14 @@ def test_missing_language_lists_available(xtreme_dir: Path) -> None:
 
 @pytest.mark.parametrize(
     ("task", "requested", "stored"),
-    [("xnli", "zho", "zh"), ("xnli", "deu", "de"), ("xquad", "deu", "de"), ("xnli", "zh-CN", "zh")],
+    [
+        ("xnli", "zho", "zh"),
+        ("xnli", "deu", "de"),
+        ("xquad", "deu", "de"),
+        ("xnli", "zh-CN", "zh"),
+        ("tatoeba", "de", "deu"),
+        ("tatoeba", "zh", "cmn"),
+    ],
 )
 def test_iso_639_3_and_1_codes_are_accepted_and_normalised(xtreme_dir, task, requested, stored):
     t = get_task(task)
