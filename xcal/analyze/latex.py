@@ -214,7 +214,7 @@ def _key(row: pd.Series, names: Sequence[str]) -> tuple[Any, ...]:
 # layout estimate uses to decide between table, table* and splitting.
 _DIGIT, _BOLD_DIGIT, _SCRIPT_DIGIT = 4.5, 5.2, 3.6
 _TABCOLSEP = 6.0
-_ROW_HEIGHT, _TALL_ROW_HEIGHT = 11.0, 13.5  # \small baselineskip; with sub/superscripts
+_ROW_HEIGHT, _TALL_ROW_HEIGHT = 11.0, 14.5  # \small baselineskip; with sub/superscripts
 
 
 def _text_width(text: str) -> float:
@@ -638,6 +638,9 @@ def _render(
         _SISETUP,
         f"\\caption{{{full_caption}}}",
     ]
+    if grid.has_ci and grid.style != "brackets":
+        # Room for the stacked offsets between rows (local to this float).
+        tex_lines.append("\\renewcommand{\\arraystretch}{1.2}")
     if label:
         tex_lines.append(f"\\label{{{label}}}")
     tex_lines += [
