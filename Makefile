@@ -7,8 +7,13 @@ BIN := $(VENV)/bin
 # `make demo PROFILE=ci` runs the reduced experiment that CI runs.
 PROFILE ?= full
 
-.PHONY: setup demo test bench
-setup: $(VENV)/.installed
+.PHONY: setup tex demo test bench
+setup: $(VENV)/.installed tex
+
+# pdflatex for the tests that compile the generated tables: installed with apt-get
+# when missing (as root or with sudo), otherwise a message says what to install.
+tex:
+	bash scripts/ensure-tex.sh
 
 $(VENV)/.installed: pyproject.toml constraints/cpu.txt
 	$(PY) -m venv $(VENV)

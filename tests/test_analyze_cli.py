@@ -141,3 +141,55 @@ def test_a_damaged_run_is_reported_not_a_traceback(tmp_path):
     assert result.exit_code == 1
     assert "error:" in result.output and run_file.name in " ".join(result.output.split())
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("style", ["brackets", "offsets"])
+def test_interval_style_and_display_names_reach_the_tables(store, tmp_path, style):
+    names = tmp_path / "names.toml"
+    names.write_text('[systems]\nstilts = "STILTs"\n[languages]\nde = "German"\n')
+    out = tmp_path / "r"
+    result = runner.invoke(
+        app,
+        [
+            "analyze",
+            str(store),
+            "-b",
+            "base",
+            "-o",
+            str(out),
+            "--n-boot",
+            "200",
+            "-m",
+            "ece",
+            "--interval-style",
+            style,
+            "--display-names",
+            str(names),
+            "--quiet",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    tex = (out / "tables" / "delta_ece_raw_stilts_xnli.tex").read_text()
+    assert "STILTs minus base on XNLI" in tex and "German &" in tex
+    body = tex.split("\\midrule")[1]
+    assert ("[$" in body) is (style == "brackets")
+    assert ("}^{+" in body) is (style == "offsets")
+    assert "\\pm" not in body
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--interval-style", "pm"],
+            "unknown interval style 'pm'; expected one of offsets, brackets",
+        ),
+        (["--display-names", "nowhere.toml"], "display-name file nowhere.toml does not exist"),
+    ],
+)
+def test_bad_table_options_are_a_clear_error(store, tmp_path, args, message):
+    result = runner.invoke(
+        app, ["analyze", str(store), "-b", "base", "-o", str(tmp_path / "x"), *args]
+    )
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())

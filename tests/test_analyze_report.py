@@ -132,11 +132,30 @@ def test_every_table_compiles_with_pdflatex_and_fits_the_page(report, tmp_path):
     assert {
         "delta_ece_raw_inter_xnli",
         "ece_raw_xnli_clean",
-        "recalibration_ece_xnli_part1",
+        "recalibration_ece_xnli",
         "resource_ece_raw_tatoeba",
         "gain_vs_task_distance",
     } <= names
+    # one recalibration table with every system, the baseline first, not split in parts
+    assert not any("part" in name for name in names)
+    # (4 systems x 3 variants do not fit across the page: transposed, systems as rows)
+    recalibration = (out / "tables" / "recalibration_ece_xnli.tex").read_text()
+    body = recalibration.split("\\midrule")[1]
+    assert body.index("baseline & raw") < body.index("inter & raw")
+    assert "TS (en)" in body and "fitted on English" in recalibration
     log = compile_tables(tables, tmp_path)
+    assert overfull_boxes(log) == []
+
+
+def test_report_tables_in_brackets_style_fit_the_page_too(report, tmp_path):
+    from xcal.analyze.report import build_tables
+    from xcal.analyze.tables import TableOptions
+
+    _, result, _ = report
+    tables = build_tables(result, TableOptions(interval_style="brackets"))
+    assert all("\\pm" not in t.tex.split("\\midrule")[1] for t in tables)
+    paths = [t.save(tmp_path / f"{t.name}.tex") for t in tables]
+    log = compile_tables(paths, tmp_path)
     assert overfull_boxes(log) == []
 
 
@@ -148,14 +167,18 @@ def _cells(tex: str, language: str) -> list[str]:
 def test_delta_table_shows_the_planted_difference_and_nothing_else(report):
     _, result, out = report
     tex = (out / "tables" / "delta_ece_raw_inter_xnli.tex").read_text()
-    # columns: clean, word_shuffle 0.3, word_shuffle 0.6
-    assert "{clean} & {word\\_shuffle 0.3} & {word\\_shuffle 0.6}" in tex
-    for cell in _cells(tex, "sw"):
-        assert "$^{*" in cell, cell  # significant in every condition
-        assert float(re.search(r"(-?\d+\.\d) \\pm", cell).group(1)) > 5  # points of ECE
+    # columns: clean, word shuffle 30%, word shuffle 60% (display names), two per condition
+    assert (
+        "{Language} & \\multicolumn{2}{c}{clean} & \\multicolumn{2}{c}{word shuffle 30\\%} & "
+        "\\multicolumn{2}{c}{word shuffle 60\\%}" in tex
+    )
+    sw = _cells(tex, "sw")
+    for number, interval in zip(sw[::2], sw[1::2], strict=True):
+        assert "{}^{*" in interval, interval  # significant in every condition
+        assert float(number) > 5  # points of ECE
     for language in ("en", "de"):
-        assert all("$^{" not in cell for cell in _cells(tex, language)), language
-    # and the numbers are the results' (x100, one decimal)
+        assert all("^{*" not in cell for cell in _cells(tex, language)), language
+    # and the numbers are the results' (x100, one decimal), the interval as offsets
     row = result.select(
         task="xnli",
         system="inter",
@@ -165,14 +188,14 @@ def test_delta_table_shows_the_planted_difference_and_nothing_else(report):
         language="sw",
         perturbation="none",
     ).iloc[0]
-    assert (
-        f"{row.estimate * 100:.1f} \\pm {(row.ci_high - row.ci_low) * 50:.1f}"
-        in _cells(tex, "sw")[0]
-    )
+    up = (row.ci_high - row.estimate) * 100
+    down = (row.estimate - row.ci_low) * 100
+    assert sw[0] == f"{row.estimate * 100:.1f}"
+    assert sw[1].startswith(f"${{}}^{{+{up:.1f}}}_{{-{down:.1f}}}$")
     # the systems without a planted effect have no significant cell at all
     for system in ("inter_qa", "inter_copa"):
         other = (out / "tables" / f"delta_ece_raw_{system}_xnli.tex").read_text()
-        assert "$^{*" not in other.split("\\midrule")[1]
+        assert "^{*" not in other.split("\\midrule")[1]
 
 
 def test_resource_class_table_groups_languages(report):
@@ -294,12 +317,12 @@ def test_architecture_gap_table_matches_a_hand_computation():
     # perturbed rows (0.3 lower everywhere) must not enter.
     enc = (((80 - 75) + (80 - 65)) / 2, ((5 - 7) + (5 - 12)) / 2)  # 10.0, -4.5
     dec = (((70 - 68) + (70 - 60)) / 2, ((10 - 11) + (10 - 15)) / 2)  # 6.0, -3.0
-    rows = {line.split("&")[1].strip(): line for line in tex.splitlines() if line.count("&") == 3}
+    rows = {line.split("&")[1].strip(): line for line in tex.splitlines() if line.count("&") == 5}
     assert rows["enc"].startswith("encoder-only") and rows["dec"].startswith("decoder-only")
     for system, (accuracy, ece) in (("enc", enc), ("dec", dec)):
-        cells = [c.split("\\pm")[0].strip() for c in rows[system].split("&")[2:]]
+        cells = [c.strip() for c in rows[system].split("&")[2::2]]
         assert cells == [f"{accuracy:.1f}", f"{ece:.1f}"]
-    assert "Transfer gap on xnli" in tables[0].caption
+    assert "Transfer gap on XNLI" in tables[0].caption
 
 
 def test_architecture_gap_table_needs_two_families():

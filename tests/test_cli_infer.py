@@ -61,6 +61,19 @@ def test_infer_writes_then_skips(tiny_cls: str, xtreme_dir: Path, tmp_path: Path
     assert code == 0 and "0 written, 2 already stored, 0 failed" in out
 
 
+def test_iso_639_3_codes_run_and_are_stored_as_the_data_names_them(
+    tiny_cls: str, xtreme_dir: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    args = ["--model", tiny_cls, "--task", "xnli", "--languages", "zho,deu", "--store", str(store),
+            "--data-dir", str(xtreme_dir), "--limit", "4", "--batch-tokens", "1024"]  # fmt: skip
+    code, out = _invoke(*args)
+    assert code == 0, out
+    assert sorted(open_store(store).runs()["language"]) == ["de", "zh"]
+    code, out = _invoke(*[("chinese" if a == "zho,deu" else a) for a in args])
+    assert code == 2 and "Did you mean zh?" in " ".join(out.split())
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -217,7 +217,7 @@ def test_manifest_fields_fill_a_run_manifest() -> None:
     assert manifest.severity == 0.3 and manifest.perturbation_seed == 9
     params = manifest.perturbation_params
     assert params["segmenter"].startswith("icu-")
-    assert params["stopwords"].startswith("stopwordsiso-")
+    assert params["stopwords"] == "xcal-closed-class-1"
     assert params["fields"] == ["premise"]
     json.dumps(params)  # serialisable
     other = manifest_fields(

@@ -130,8 +130,32 @@ def test_missing_language_lists_available(xtreme_dir: Path) -> None:
         MissingDataError, match=r"no data for language\(s\) xx .*available.*: ar, bg"
     ):
         get_task("xnli").load(xtreme_dir, "xx")
-    with pytest.raises(MissingDataError, match=r"deu.*available.*ar, de"):
-        get_task("xquad").load(xtreme_dir, "deu")
+    with pytest.raises(
+        MissingDataError, match=r"no data for language\(s\) german .*Did you mean de\?"
+    ):
+        get_task("xquad").load(xtreme_dir, "german")
+
+
+@pytest.mark.parametrize(
+    ("task", "requested", "stored"),
+    [
+        ("xnli", "zho", "zh"),
+        ("xnli", "deu", "de"),
+        ("xquad", "deu", "de"),
+        ("xnli", "zh-CN", "zh"),
+        ("tatoeba", "de", "deu"),
+        ("tatoeba", "zh", "cmn"),
+    ],
+)
+def test_iso_639_3_and_1_codes_are_accepted_and_normalised(xtreme_dir, task, requested, stored):
+    t = get_task(task)
+    assert t.resolve_languages(xtreme_dir, [requested]) == [stored]
+    split = t.default_split
+    loaded = t.load(xtreme_dir, requested)
+    assert [e.example_id for e in loaded] == [
+        e.example_id for e in t.load(xtreme_dir, stored, split)
+    ]
+    assert {e.language for e in loaded} == {stored}
 
 
 def test_missing_task_folder_explains_layout(tmp_path: Path) -> None:
@@ -323,3 +347,47 @@ def test_prompt_formats() -> None:
     th = ChoiceExample("x", "th", "ฝนตก", "ถนนเปียก", "แดดออก", "effect", 0)
     # No final punctuation in Thai: nothing is cut from the premise.
     assert get_task("xcopa").lm_options(th)[0] == ("ฝนตก ดังนั้น", " ถนนเปียก")
+
+
+@pytest.mark.parametrize("task", ["xnli", "pawsx"])
+def test_unlabelled_xtreme_test_files_say_the_labels_are_withheld(
+    tmp_path: Path, task: str
+) -> None:
+    # The XTREME download's test files: sentence 1 and sentence 2, no label.
+    folder = tmp_path / task
+    folder.mkdir()
+    (folder / "test-de.tsv").write_text(
+        "Ein Satz.\tNoch ein Satz.\nZwei.\tDrei.\n", encoding="utf-8"
+    )
+    with pytest.raises(
+        TaskDataError,
+        match=r"test-de.tsv: no gold labels \(line 1 has 2 fields\): the XTREME download "
+        r"withholds test labels for XNLI and PAWS-X; use dev",
+    ):
+        get_task(task).load(tmp_path, "de", "test")
+
+
+def test_pawsx_original_release_with_id_column_and_header(tmp_path: Path) -> None:
+    folder = tmp_path / "pawsx"
+    folder.mkdir()
+    (folder / "dev-de.tsv").write_text(
+        "id\tsentence1\tsentence2\tlabel\n"
+        "1\tDer Hund bellt.\tEs bellt der Hund.\t1\n"
+        "7\tEr kam spät.\tSie kam früh.\t0\n",
+        encoding="utf-8",
+    )
+    examples = get_task("pawsx").load(tmp_path, "de", "dev")
+    assert [(e.example_id, e.premise, e.hypothesis, e.label) for e in examples] == [
+        ("pawsx-dev-id1", "Der Hund bellt.", "Es bellt der Hund.", 1),
+        ("pawsx-dev-id7", "Er kam spät.", "Sie kam früh.", 0),
+    ]
+    # a short row is named by its line
+    (folder / "dev-fr.tsv").write_text(
+        "id\tsentence1\tsentence2\tlabel\n2\tUne phrase.\t1\n", encoding="utf-8"
+    )
+    with pytest.raises(TaskDataError, match=r"dev-fr.tsv line 2: expected 4 tab-separated fields"):
+        get_task("pawsx").load(tmp_path, "fr", "dev")
+    # the original test files without labels
+    (folder / "test-de.tsv").write_text("id\tsentence1\tsentence2\n1\ta\tb\n", encoding="utf-8")
+    with pytest.raises(TaskDataError, match="withholds test labels"):
+        get_task("pawsx").load(tmp_path, "de", "test")

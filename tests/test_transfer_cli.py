@@ -163,3 +163,84 @@ def test_gap(tmp_path: Path) -> None:
     summary = pd.read_csv(out).set_index("architecture")
     assert summary.loc["encoder-only", "estimate"] == pytest.approx((1.0 + 1.1) / 2 * 7.25)
     assert "distance:C(architecture)[T.encoder-only]" in result.output
+
+
+@pytest.fixture(scope="module")
+def analysis_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``xcal analyze``'s results.csv of a small synthetic store (two systems, two families)."""
+    from xcal.analyze import analyze_store
+    from xcal.analyze.synthetic import SyntheticSystem, make_synthetic_store
+
+    root = tmp_path_factory.mktemp("analysis")
+    store = make_synthetic_store(
+        root / "store",
+        systems=(
+            SyntheticSystem("base"),
+            SyntheticSystem("dec", architecture="decoder-only", logit_scale=lambda *_: 2.0),
+        ),
+        languages=("en", "de", "sw"),
+        conditions=(("none", 0.0), ("word_shuffle", 0.5)),
+        n_examples=200,
+    )
+    analyze_store(
+        store,
+        baseline="base",
+        out=root / "report",
+        n_boot=0,
+        metrics=["accuracy", "ece"],
+        progress=False,
+    )
+    return root / "report" / "results.csv"
+
+
+def test_gains_reads_the_results_of_xcal_analyze(analysis_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "gains.csv"
+    result = runner.invoke(
+        app, ["transfer", "gains", str(analysis_csv), "--baseline", "base", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    gains = pd.read_csv(out)
+    results = pd.read_csv(analysis_csv)
+    clean = results[
+        (results["comparison"] == "value")
+        & (results["variant"] == "raw")
+        & (results["perturbation"] == "none")
+    ].set_index(["system", "language", "metric"])["estimate"]
+    assert len(gains) == 3 * 2  # dec vs base: 3 languages x 2 metrics, clean and raw only
+    for row in gains.itertuples():
+        expected = (
+            clean[("dec", row.language, row.metric)] - clean[("base", row.language, row.metric)]
+        )
+        assert row.gain == pytest.approx(expected)
+    # ECE is lower-is-better (from the analysis' higher_is_better column)
+    ece = gains[gains["metric"] == "ece"]
+    assert (ece["improvement"] == -ece["gain"]).all()
+    # the analysis' own paired differences agree
+    diffs = results[
+        (results["comparison"] == "difference")
+        & (results["variant"] == "raw")
+        & (results["perturbation"] == "none")
+    ].set_index(["language", "metric"])["estimate"]
+    for row in gains.itertuples():
+        assert row.gain == pytest.approx(diffs[(row.language, row.metric)])
+
+
+def test_gap_reads_the_results_of_xcal_analyze(analysis_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "gap.csv"
+    result = runner.invoke(
+        app, ["transfer", "gap", str(analysis_csv), "--B", "200", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    summary = pd.read_csv(out)
+    assert set(summary["architecture"]) == {"encoder-only", "decoder-only"}
+    results = pd.read_csv(analysis_csv)
+    raw = results[
+        (results["comparison"] == "value")
+        & (results["variant"] == "raw")
+        & (results["perturbation"] == "none")
+        & (results["system"] == "base")
+        & (results["metric"] == "accuracy")
+    ].set_index("language")["estimate"]
+    expected = ((raw["en"] - raw["de"]) + (raw["en"] - raw["sw"])) / 2
+    row = summary[(summary["architecture"] == "encoder-only") & (summary["metric"] == "accuracy")]
+    assert row["estimate"].iloc[0] == pytest.approx(expected)

@@ -15,6 +15,7 @@ any frame of the same shape. Nothing here imports torch, and matplotlib and
 seaborn load only when a figure is drawn.
 """
 
+from xcal.analyze.display_names import DisplayNames
 from xcal.analyze.figures import (
     ForestPlotDisplay,
     GainDistanceDisplay,
@@ -24,11 +25,12 @@ from xcal.analyze.figures import (
     SeverityCurveDisplay,
     paper_style,
 )
-from xcal.analyze.latex import LatexTable, escape_latex, table_from_frame
+from xcal.analyze.latex import LatexTable, Page, escape_latex, table_from_frame, tables_from_frame
 from xcal.analyze.pipeline import AnalysisOptions, AnalysisResult, analyze_store, fit_mask
 from xcal.analyze.report import write_report
 from xcal.analyze.results import METRICS, RESULT_COLUMNS, read_results, select, write_results
 from xcal.analyze.tables import (
+    TableOptions,
     correlation_table,
     difference_tables,
     metric_table,
@@ -41,13 +43,16 @@ __all__ = [
     "RESULT_COLUMNS",
     "AnalysisOptions",
     "AnalysisResult",
+    "DisplayNames",
     "ForestPlotDisplay",
     "GainDistanceDisplay",
     "LatexTable",
     "MetricHeatmapDisplay",
+    "Page",
     "ReliabilityDiagramDisplay",
     "ReliabilityGridDisplay",
     "SeverityCurveDisplay",
+    "TableOptions",
     "analyze_store",
     "correlation_table",
     "difference_tables",
@@ -60,6 +65,7 @@ __all__ = [
     "resource_class_table",
     "select",
     "table_from_frame",
+    "tables_from_frame",
     "write_report",
     "write_results",
 ]

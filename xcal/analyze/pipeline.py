@@ -59,6 +59,7 @@ from xcal.analyze.results import METRICS, RESULT_COLUMNS, conform, empty_results
 if TYPE_CHECKING:
     from xcal.analyze.figures import Display
     from xcal.analyze.latex import LatexTable
+    from xcal.analyze.tables import TableOptions
     from xcal.store import PredictionStore
 
 #: Bump when what the pipeline computes changes: invalidates every cache entry.
@@ -191,11 +192,11 @@ class AnalysisResult:
 
         return select(self.results, **filters)
 
-    def tables(self) -> list[LatexTable]:
+    def tables(self, options: TableOptions | None = None) -> list[LatexTable]:
         """The report's LaTeX tables (see :func:`xcal.analyze.report.build_tables`)."""
         from xcal.analyze.report import build_tables
 
-        return build_tables(self)
+        return build_tables(self, options)
 
     def figures(self) -> dict[str, Display]:
         """The report's figures, drawn (see :func:`xcal.analyze.report.build_figures`)."""
@@ -203,11 +204,17 @@ class AnalysisResult:
 
         return build_figures(self)
 
-    def write_report(self, out: str | os.PathLike[str], *, force: bool = False) -> Path:
+    def write_report(
+        self,
+        out: str | os.PathLike[str],
+        *,
+        force: bool = False,
+        table_options: TableOptions | None = None,
+    ) -> Path:
         """Write the report folder (see :func:`xcal.analyze.report.write_report`)."""
         from xcal.analyze.report import write_report
 
-        return write_report(self, out, force=force)
+        return write_report(self, out, force=force, table_options=table_options)
 
 
 # ------------------------------------------------------------------ example split
@@ -972,6 +979,7 @@ def analyze_store(
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
+    table_options: TableOptions | None = None,
 ) -> AnalysisResult:
     """Analyse every run of a prediction store against a baseline system.
 
@@ -984,6 +992,8 @@ def analyze_store(
         compared with it on the same examples.
     out : path, optional
         Also write the report folder there (results, tables, figures, index.md).
+    table_options : TableOptions, optional
+        Interval style, display names and page of the report's tables.
     metrics : sequence of str, optional
         Subset of :data:`xcal.analyze.results.METRICS` (default: all).
     n_boot : int, default=10,000
@@ -1124,7 +1134,7 @@ def analyze_store(
         notes=list(dict.fromkeys(ctx.notes)),
     )
     if out is not None:
-        result.write_report(out)
+        result.write_report(out, table_options=table_options)
     return result
 
 

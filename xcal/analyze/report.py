@@ -36,14 +36,21 @@ if TYPE_CHECKING:
     from xcal.analyze.figures import Display
     from xcal.analyze.latex import LatexTable
     from xcal.analyze.pipeline import AnalysisResult
+    from xcal.analyze.tables import TableOptions
 
 
 # ------------------------------------------------------------------ what goes in
 
 
-def build_tables(result: AnalysisResult) -> list[LatexTable]:
-    """The paper's tables for an analysis (those its data supports)."""
+def build_tables(result: AnalysisResult, options: TableOptions | None = None) -> list[LatexTable]:
+    """The paper's tables for an analysis (those its data supports).
+
+    ``options`` picks the interval style, the display names and the page
+    (:class:`xcal.analyze.tables.TableOptions`; defaults when None).
+    """
     from xcal.analyze import tables as t
+
+    options = options or t.TableOptions()
 
     frame = result.results
     metrics = set(frame["metric"].unique()) if not frame.empty else set()
@@ -53,24 +60,34 @@ def build_tables(result: AnalysisResult) -> list[LatexTable]:
     builders: list[tuple[str, Callable[[], list[LatexTable]]]] = []
     for metric in ("ece", "nll"):
         if metric in metrics:
-            builders.append((f"Δ{metric}", partial(t.difference_tables, frame, metric=metric)))
+            builders.append(
+                (f"Δ{metric}", partial(t.difference_tables, frame, metric=metric, options=options))
+            )
     for metric in ("accuracy", "f1", "ece"):
         if metric in metrics:
-            builders.append((metric, partial(t.metric_table, frame, metric=metric)))
+            builders.append(
+                (metric, partial(t.metric_table, frame, metric=metric, options=options))
+            )
     if "ece" in metrics:
-        builders.append(("recalibration", partial(t.recalibration_table, frame, metric="ece")))
+        builders.append(
+            ("recalibration", partial(t.recalibration_table, frame, metric="ece", options=options))
+        )
     for metric in ("ece", "accuracy"):
         if metric in metrics:
             builders.append(
                 (
                     f"{metric} by resource class",
-                    partial(t.resource_class_table, frame, metric=metric),
+                    partial(t.resource_class_table, frame, metric=metric, options=options),
                 )
             )
     if {"accuracy", "ece"} & metrics and frame["architecture"].nunique() > 1:
-        builders.append(("architecture gap", partial(t.architecture_gap_table, frame)))
+        builders.append(
+            ("architecture gap", partial(t.architecture_gap_table, frame, options=options))
+        )
     if not result.correlations.empty:
-        builders.append(("correlation", lambda: [t.correlation_table(result.correlations)]))
+        builders.append(
+            ("correlation", lambda: [t.correlation_table(result.correlations, options=options)])
+        )
     for what, build in builders:
         try:
             out += build()
@@ -191,14 +208,17 @@ def _frame_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
-def _preview_document(tables: list[LatexTable]) -> str:
-    from xcal.analyze.latex import PREAMBLE
+def _preview_document(tables: list[LatexTable], options: TableOptions | None = None) -> str:
+    from xcal.analyze.latex import PREAMBLE, TWO_COLUMN_PAGE
 
+    page = options.page if options is not None else TWO_COLUMN_PAGE
     body = "\n".join(f"\\input{{{t.name}.tex}}\n\\clearpage" for t in tables)
     return (
-        "% Compile with `pdflatex preview.tex` in this folder to see every table.\n"
-        "\\documentclass{article}\n"
+        "% Compile with `pdflatex preview.tex` in this folder to see every table,\n"
+        "% on the two-column page the tables are laid out for.\n"
+        "\\documentclass[twocolumn]{article}\n"
         + PREAMBLE
+        + page.preamble()
         + "\\begin{document}\n"
         + body
         + "\n\\end{document}\n"
@@ -206,9 +226,16 @@ def _preview_document(tables: list[LatexTable]) -> str:
 
 
 def write_report(
-    result: AnalysisResult, out: str | os.PathLike[str], *, force: bool = False
+    result: AnalysisResult,
+    out: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    table_options: TableOptions | None = None,
 ) -> Path:
-    """Write the report folder for ``result`` into ``out`` and return the index path."""
+    """Write the report folder for ``result`` into ``out`` and return the index path.
+
+    ``table_options`` picks the tables' interval style, display names and page.
+    """
     from xcal.analyze.results import write_results
 
     out = Path(out)
@@ -229,6 +256,7 @@ def write_report(
     digest.update(data["reliability.csv"])
     digest.update(data.get("correlations.csv", b""))
     digest.update(json.dumps(result.options.cell_key(), sort_keys=True, default=str).encode())
+    digest.update(repr(table_options).encode())
     stamp_path = out / ".cache" / "report.json"
     index_path = out / "index.md"
     if not force and stamp_path.exists() and index_path.exists():
@@ -244,11 +272,11 @@ def write_report(
 
     from xcal.analyze.figures import paper_style
 
-    tables = build_tables(result)
+    tables = build_tables(result, table_options)
     for table in tables:
         table.save(out / "tables" / f"{table.name}.tex")
     if tables:
-        atomic_write_text(out / "tables" / "preview.tex", _preview_document(tables))
+        atomic_write_text(out / "tables" / "preview.tex", _preview_document(tables, table_options))
     figure_lines = []
     written = [csv_path.name, parquet_path.name, *data, *(f"tables/{t.name}.tex" for t in tables)]
     for spec in figure_specs(result):

@@ -103,6 +103,24 @@ def analyze(
             help="Temperature of the raw retrieval confidence (softmax over the top-k scores).",
         ),
     ] = 1.0,
+    interval_style: Annotated[
+        str,
+        typer.Option(
+            "--interval-style",
+            help="How tables print 95% intervals: offsets (est^{+a}_{-b}) or brackets "
+            "(est [lo, hi]); both exact for skewed intervals.",
+            case_sensitive=False,
+        ),
+    ] = "offsets",
+    display_names: Annotated[
+        Path | None,
+        typer.Option(
+            "--display-names",
+            help="TOML, JSON or YAML file with [tasks], [systems], [perturbations] and "
+            "[languages] tables mapping identifiers to the names tables print.",
+            show_default=False,
+        ),
+    ] = None,
     cache: Annotated[
         bool,
         typer.Option("--cache/--no-cache", help="Reuse results of unchanged runs (OUT/.cache)."),
@@ -149,8 +167,18 @@ def analyze(
         filters["language"] = list(language)
 
     from xcal.analyze import analyze_store
+    from xcal.analyze.display_names import DisplayNames
+    from xcal.analyze.tables import TableOptions
     from xcal.store import StoreError
 
+    try:
+        table_options = TableOptions(
+            interval_style=interval_style.lower(),
+            names=DisplayNames.from_file(display_names) if display_names else DisplayNames(),
+        )
+    except (FileNotFoundError, ValueError) as error:
+        console.print(f"[red]error:[/] {error}", soft_wrap=True)
+        raise typer.Exit(2) from None
     try:
         result = analyze_store(
             store,
@@ -169,6 +197,7 @@ def analyze(
             retrieval_temperature=retrieval_temperature,
             cache=cache,
             progress=None if not quiet else False,
+            table_options=table_options,
         )
     except (FileNotFoundError, ValueError, KeyError, StoreError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error

@@ -80,6 +80,7 @@ def perturb(
         perturbation = get_perturbation(name, **_parse_params(param))
         task_obj = get_task(task)
         root = resolve_data_dir(data_dir)
+        (lang,) = task_obj.resolve_languages(root, [lang], split)
         examples = task_obj.load(root, lang, split)[:n]
         fields = tuple(field) if field else tuple(task_obj.text_fields)
         result = apply_to_examples(examples, perturbation, severity, seed, fields, language=lang)

@@ -40,6 +40,23 @@ def _errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+def _from_analysis(path: Path) -> bool:
+    import pandas as pd
+
+    from xcal.transfer.gains import is_analysis_results
+
+    return path.is_file() and is_analysis_results(pd.read_csv(path, comment="#", nrows=0).columns)
+
+
+def _note_dropped(tasks: list[str], why: str) -> None:
+    from rich.console import Console
+
+    if tasks:
+        Console(stderr=True, soft_wrap=True).print(
+            f"note: task(s) {', '.join(tasks)} left out ({why})", highlight=False
+        )
+
+
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     from xcal.atomic import atomic_write_text
 
@@ -77,7 +94,10 @@ def _show(frame: pd.DataFrame, title: str, out: Path | None, digits: int = 4) ->
 def gains(
     table: Annotated[
         Path,
-        typer.Argument(help="Results CSV: system,task,language,metric,value ('#' comments)."),
+        typer.Argument(
+            help="Results CSV: system,task,language,metric,value ('#' comments), or the "
+            "results.csv of `xcal analyze` (raw probabilities, clean inputs)."
+        ),
     ],
     baseline: Annotated[str, typer.Option(help="The baseline system.")],
     system: Annotated[
@@ -96,8 +116,20 @@ def gains(
     from xcal.transfer.gains import gains_from_table, read_results_table
 
     with _errors():
+        scores = read_results_table(table)
+        if _from_analysis(table):
+            # An analysis holds tasks the baseline did not run (e.g. a retriever on
+            # Tatoeba): compare on the tasks it did.
+            ran = set(scores.loc[scores["system"] == baseline, "task"])
+            _note_dropped(sorted(set(scores["task"]) - ran), f"no {baseline!r} runs")
+            if ran:
+                scores = scores[scores["task"].isin(ran)]
+            if lower_is_better is None:
+                # The analysis says which way each of its metrics is better.
+                lower = ~scores["higher_is_better"].astype(str).str.lower().isin(["true", "1"])
+                lower_is_better = sorted(set(scores.loc[lower, "metric"]))
         frame = gains_from_table(
-            read_results_table(table),
+            scores,
             baseline=baseline,
             systems=system,
             lower_is_better=lower_is_better,
@@ -336,7 +368,10 @@ def correlate(
 def gap(
     results_csv: Annotated[
         Path,
-        typer.Argument(help="Results CSV: model, architecture, task, language, metric, value."),
+        typer.Argument(
+            help="Results CSV: model, architecture, task, language, metric, value, or the "
+            "results.csv of `xcal analyze` (raw probabilities, clean inputs)."
+        ),
     ],
     source_language: Annotated[str, typer.Option(help="Fine-tuning language.")] = "en",
     view: Annotated[str, typer.Option(help="URIEL view of the language distance.")] = "syntax_knn",
@@ -352,9 +387,20 @@ def gap(
     )
 
     with _errors():
-        gaps = transfer_gap(
-            _read_csv(results_csv, "results table"), source_language=source_language
-        )
+        from xcal.languages import language_key
+        from xcal.transfer.gains import read_scores
+
+        scores = read_scores(results_csv)
+        if _from_analysis(results_csv):
+            # Tasks without a source-language run (Tatoeba: xx -> eng) have no gap.
+            source = scores["language"].map(language_key) == language_key(source_language)
+            with_source = set(scores.loc[source, "task"])
+            _note_dropped(
+                sorted(set(scores["task"]) - with_source), f"no {source_language!r} scores"
+            )
+            if with_source:
+                scores = scores[scores["task"].isin(with_source)]
+        gaps = transfer_gap(scores, source_language=source_language)
         summary = gap_by_architecture(gaps, B=b, rng=seed)
         shown = ["architecture", "metric", "estimate", "ci_low", "ci_high", "n", "n_groups"]
         _show(

@@ -20,12 +20,13 @@ Thai are reordered in words and rejoined without spaces.
     picked with probability ``severity`` and the two clauses around it swap
     (left to right, a clause swaps at most once). Sentence ends are barriers.
 ``function_word_drop`` / ``function_word_move``
-    Function words are the language's stopwords-iso list (the ``stopwordsiso``
-    package, 58 languages: 33 of the 40 XTREME languages; Javanese, Georgian,
-    Kazakh, Malayalam, Burmese, Tamil and Telugu, and XCOPA's Haitian Creole
-    and Quechua, have none). A language without a list is left unchanged and
-    says so in its manifest parameters (``stopwords: "none"``); pass
-    ``stopwords_file`` to supply one. Each function word is picked with
+    Function words are the closed-class words (pronouns, determiners,
+    adpositions, conjunctions, auxiliaries, particles) of
+    :mod:`xcal.perturb.function_words`, checked against that definition for
+    the XNLI languages and Japanese (stopword lists are too broad: they hold
+    content words such as Arabic "returned" or Thai "arrive"). A language
+    without a list is left unchanged and says so in its manifest parameters
+    (``stopwords: "none"``); pass ``stopwords_file`` to supply one. Each function word is picked with
     probability ``severity`` and deleted, or moved to a random word position.
 
 References
@@ -52,6 +53,7 @@ from xcal.perturb.base import (
     check_positive_int,
     register,
 )
+from xcal.perturb.function_words import CLOSED_CLASS, FUNCTION_WORDS_VERSION
 from xcal.perturb.words import fill_word_slots, segment_raw
 
 
@@ -239,19 +241,6 @@ def _separator_kind(piece: str, is_word: bool, conjunctions: frozenset[str]) -> 
     return "hard"
 
 
-_STOPWORD_ALIASES = {"nb": "no", "nn": "no"}
-
-
-@lru_cache(maxsize=256)
-def _iso_stopwords(code: str) -> frozenset[str]:
-    import stopwordsiso
-
-    code = _STOPWORD_ALIASES.get(code, code)
-    if not stopwordsiso.has_lang(code):
-        return frozenset()
-    return frozenset(w.lower() for w in stopwordsiso.stopwords(code))
-
-
 @lru_cache(maxsize=64)
 def _file_stopwords(path: str) -> frozenset[str]:
     file = Path(path)
@@ -264,18 +253,19 @@ def _file_stopwords(path: str) -> frozenset[str]:
 def function_words(language: str, stopwords_file: str | None = None) -> frozenset[str]:
     """The function words (lower-cased) for ``language``; empty when none are known.
 
+    The closed-class list of :mod:`xcal.perturb.function_words`;
     ``stopwords_file`` (one word per line, ``{lang}`` replaced by the language
-    code) overrides the stopwords-iso list.
+    code) overrides it.
 
-    >>> {"the", "of", "and"} <= function_words("en")
-    True
+    >>> {"the", "of", "and"} <= function_words("en"), "said" in function_words("en")
+    (True, False)
     >>> function_words("qu")
     frozenset()
     """
     code = base_language(language)
     if stopwords_file is not None:
         return _file_stopwords(stopwords_file.replace("{lang}", code))
-    return _iso_stopwords(code)
+    return CLOSED_CLASS.get(code, frozenset())
 
 
 def _stopword_source(language: str, stopwords_file: str | None) -> str:
@@ -283,9 +273,7 @@ def _stopword_source(language: str, stopwords_file: str | None) -> str:
         return stopwords_file.replace("{lang}", base_language(language))
     if not function_words(language):
         return "none"
-    import stopwordsiso
-
-    return f"stopwordsiso-{stopwordsiso.__version__}"
+    return f"xcal-closed-class-{FUNCTION_WORDS_VERSION}"
 
 
 @dataclass(frozen=True)

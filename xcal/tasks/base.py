@@ -196,25 +196,60 @@ class Task:
             return hf_datasets.languages(self, data_dir, self.check_split(split))
         return sorted(self.available(Path(data_dir), self.check_split(split)))
 
+    def resolve_languages(
+        self, data_dir: str | os.PathLike[str], languages: Sequence[str], split: str | None = None
+    ) -> list[str]:
+        """The codes the data uses for ``languages``, given in ISO 639-1, 639-3 or BCP 47.
+
+        ``zho`` finds XNLI's ``zh`` and ``de`` finds Tatoeba's ``deu``
+        (:func:`xcal.languages.match_language`).
+
+        Raises
+        ------
+        MissingDataError
+            Naming each language without data, a "did you mean" and what exists.
+
+        Examples
+        --------
+        >>> from xcal.tasks import get_task
+        >>> get_task("xnli").resolve_languages("/nonexistent", [])
+        []
+        """
+        from xcal.languages import UnknownLanguageError, match_language, suggestions
+
+        split = self.check_split(split)
+        have = self.languages(data_dir, split)
+        resolved: list[str] = []
+        missing: list[str] = []
+        for language in languages:
+            try:
+                resolved.append(match_language(language, have))
+            except UnknownLanguageError as error:
+                if "several codes" in str(error):
+                    raise MissingDataError(f"task {self.name!r} ({split}): {error}") from None
+                missing.append(language)
+        if missing:
+            where = self.path(Path(data_dir), missing[0], split)
+            hints = list(dict.fromkeys(c for m in missing for c in suggestions(m, have)))
+            raise MissingDataError(
+                f"task {self.name!r} ({split}): no data for language(s) {', '.join(missing)} "
+                f"(expected e.g. {where})."
+                + (f" Did you mean {' or '.join(hints)}?" if hints else "")
+                + f" Languages available in {data_dir}: {', '.join(have) if have else '(none)'}"
+                + ("" if have else "\n" + XTREME_LAYOUT_HELP)
+            )
+        return resolved
+
     def check_languages(
         self, data_dir: str | os.PathLike[str], languages: Sequence[str], split: str | None = None
     ) -> None:
         """Raise :class:`MissingDataError` naming what is missing and what exists."""
-        split = self.check_split(split)
         if is_hf_source(data_dir):
             from xcal.tasks import hf_datasets
 
+            split = self.check_split(split)
             return hf_datasets.check_languages(self, data_dir, list(languages), split)
-        have = self.languages(data_dir, split)
-        missing = [lang for lang in languages if lang not in have]
-        if missing:
-            where = self.path(Path(data_dir), missing[0], split)
-            raise MissingDataError(
-                f"task {self.name!r} ({split}): no data for language(s) {', '.join(missing)} "
-                f"(expected e.g. {where}); available in {data_dir}: "
-                f"{', '.join(have) if have else '(none)'}"
-                + ("" if have else "\n" + XTREME_LAYOUT_HELP)
-            )
+        self.resolve_languages(data_dir, languages, split)
 
     def load(
         self, data_dir: str | os.PathLike[str], language: str, split: str | None = None
@@ -234,7 +269,7 @@ class Task:
             from xcal.tasks import hf_datasets
 
             return hf_datasets.load(self, data_dir, language, split)
-        self.check_languages(data_dir, [language], split)
+        (language,) = self.resolve_languages(data_dir, [language], split)
         examples = self._read(Path(data_dir), language, split)
         if not examples:
             raise TaskDataError(f"{self.path(Path(data_dir), language, split)}: no examples")
@@ -266,7 +301,7 @@ class RetrievalTask(Task):
         split = self.check_split(split)
         if is_hf_source(data_dir):
             raise TaskDataError(f"{data_dir}: retrieval tasks read the XTREME files only")
-        self.check_languages(data_dir, [language], split)
+        (language,) = self.resolve_languages(data_dir, [language], split)
         return self._read_candidates(Path(data_dir), language, split)
 
     def _read_candidates(self, data_dir: Path, language: str, split: str) -> list[Candidate]:

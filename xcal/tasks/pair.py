@@ -3,7 +3,11 @@
 Files are ``{task}/{split}-{lang}.tsv`` with three tab-separated fields and no
 quoting: premise (sentence 1), hypothesis (sentence 2), label. The dev and
 test sets are parallel across languages, so the example id is the line index
-(``xnli-dev-000123`` is the same example in every language).
+(``xnli-dev-000123`` is the same example in every language). The original
+PAWS-X release (a header row ``id sentence1 sentence2 label``) is read too; its
+ids, shared by the translations of a pair, become ``pawsx-dev-id123``. The
+XTREME download has no labels in the XNLI and PAWS-X test files (two fields):
+reading one is an error that says so and points to dev.
 """
 
 from __future__ import annotations
@@ -69,25 +73,58 @@ class PairTask(Task):
         path = self.path(data_dir, language, split)
         examples: list[PairExample] = []
         lines = read_lines(path)
-        for lineno, line in enumerate(lines, start=1):
+        # Columns: XTREME's three unnamed ones, or those a header row names (the
+        # original PAWS-X release: id, sentence1, sentence2, label).
+        columns = {"premise": 0, "hypothesis": 1, "label": 2}
+        id_column: int | None = None
+        n_fields = 3
+        start = 1
+        if lines:
+            header = [f.strip().lower() for f in lines[0].split("\t")]
+            if len(header) == 3 and header[2] in _HEADER_LABELS:
+                start = 2  # XTREME-style header row
+            elif {"sentence1", "sentence2"} <= set(header):
+                if not set(header) & _HEADER_LABELS:
+                    raise TaskDataError(
+                        self._no_labels(path, split, "its header has no label column")
+                    )
+                columns = {
+                    "premise": header.index("sentence1"),
+                    "hypothesis": header.index("sentence2"),
+                    "label": next(header.index(h) for h in header if h in _HEADER_LABELS),
+                }
+                id_column = header.index("id") if "id" in header else None
+                n_fields = len(header)
+                start = 2
+        for lineno, line in enumerate(lines[start - 1 :], start=start):
             fields = line.split("\t")
-            if lineno == 1 and len(fields) == 3 and fields[2].strip() in _HEADER_LABELS:
-                continue  # a header row
-            if len(fields) != 3:
-                raise TaskDataError(
-                    f"{path} line {lineno}: expected 3 tab-separated fields "
-                    f"(sentence 1, sentence 2, label), got {len(fields)}"
+            if n_fields == 3 and len(fields) == 2 and lineno == start:
+                # The first row has no label: the file is unlabelled, not malformed.
+                raise TaskDataError(self._no_labels(path, split, f"line {lineno} has 2 fields"))
+            if len(fields) != n_fields:
+                expected = (
+                    "(sentence 1, sentence 2, label)"
+                    if id_column is None and n_fields == 3
+                    else "(as the header row names them)"
                 )
-            premise, hypothesis, raw_label = fields
+                raise TaskDataError(
+                    f"{path} line {lineno}: expected {n_fields} tab-separated fields "
+                    f"{expected}, got {len(fields)}"
+                )
+            # The original release's id is shared by the translations of a pair.
+            example_id = (
+                None if id_column is None else f"{self.name}-{split}-id{fields[id_column].strip()}"
+            )
             examples.append(
                 self.make_example(
                     f"{path} line {lineno}",
-                    premise,
-                    hypothesis,
-                    raw_label,
+                    fields[columns["premise"]],
+                    fields[columns["hypothesis"]],
+                    fields[columns["label"]],
                     language,
                     split,
                     len(examples),
+                    example_id=example_id,
                 )
             )
         self.warn_placeholder_labels(str(path), examples)
@@ -102,8 +139,12 @@ class PairTask(Task):
         language: str,
         split: str,
         index: int,
+        example_id: str | None = None,
     ) -> PairExample:
-        """One checked example; ``where`` names the file and line (or data set and row)."""
+        """One checked example; ``where`` names the file and line (or data set and row).
+
+        ``example_id`` defaults to the row's position (``xnli-dev-000017``).
+        """
         to_index = {spelling: i for i, spelling in enumerate(self.label_spellings)}
         label = to_index.get(raw_label.strip())
         if label is None:
@@ -114,7 +155,7 @@ class PairTask(Task):
         if not premise.strip() or not hypothesis.strip():
             raise TaskDataError(f"{where}: empty sentence")
         return PairExample(
-            example_id=f"{self.name}-{split}-{index:06d}",
+            example_id=example_id or f"{self.name}-{split}-{index:06d}",
             language=language,
             premise=premise,
             hypothesis=hypothesis,
@@ -129,6 +170,15 @@ class PairTask(Task):
                 "labels may be placeholders (hidden test labels)",
                 stacklevel=3,
             )
+
+    def _no_labels(self, path: Path, split: str, what: str) -> str:
+        if split == "test":
+            return (
+                f"{path}: no gold labels ({what}): the XTREME download withholds test labels "
+                f"for XNLI and PAWS-X; use dev (the dev split), or the original release's "
+                f"labelled test files"
+            )
+        return f"{path}: no gold labels ({what}); expected sentence 1, sentence 2, label"
 
 
 @register_task

@@ -55,11 +55,79 @@ def is_lower_better(metric: str, lower_is_better: Collection[str] | None = None)
     return name in LOWER_IS_BETTER or name.endswith(("_error", "_loss"))
 
 
-def read_results_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+#: Columns that mark a results table written by ``xcal analyze``.
+ANALYSIS_MARKERS: tuple[str, ...] = ("system", "comparison", "variant", "estimate")
+
+
+def is_analysis_results(columns: Collection[str]) -> bool:
+    """Whether a table with these columns is ``xcal analyze``'s results.csv."""
+    return all(c in columns for c in ANALYSIS_MARKERS) and "value" not in columns
+
+
+def scores_from_analysis(
+    results: pd.DataFrame,
+    *,
+    variant: str = "raw",
+    perturbation: str = "none",
+    source: str = "results table",
+) -> pd.DataFrame:
+    """Per-language scores from ``xcal analyze``'s results, in the transfer tables' columns.
+
+    Keeps the values (``comparison == "value"``) of one calibration ``variant``
+    on one ``perturbation`` (default: raw probabilities on clean inputs) and
+    renames ``estimate`` to ``value``; ``system`` is also given as ``model``
+    (what :func:`xcal.transfer.architecture.transfer_gap` groups by).
+
+    Examples
+    --------
+    >>> r = pd.DataFrame({"system": ["A", "A"], "comparison": ["value", "difference"],
+    ...                   "variant": "raw", "perturbation": "none", "task": "xnli",
+    ...                   "language": "de", "metric": "ece", "estimate": [0.1, -0.02]})
+    >>> scores_from_analysis(r)[["model", "system", "value"]].values.tolist()
+    [['A', 'A', 0.1]]
+    """
+    rows = results[
+        (results["comparison"] == "value")
+        & (results["variant"] == variant)
+        & (results["perturbation"] == perturbation)
+    ]
+    if rows.empty:
+        raise ResultsTableError(
+            f"{source}: no rows with comparison 'value', variant {variant!r} and perturbation "
+            f"{perturbation!r}; variants: {sorted(set(results['variant']))}, perturbations: "
+            f"{sorted(set(results['perturbation']))}"
+        )
+    out = rows.rename(columns={"estimate": "value"}).assign(model=rows["system"].to_numpy())
+    return out.reset_index(drop=True)
+
+
+def read_scores(path: str | os.PathLike[str], **options: Any) -> pd.DataFrame:
+    """A scores CSV: an aggregated table, or ``xcal analyze``'s results.csv (converted).
+
+    ``options`` go to :func:`scores_from_analysis` (variant, perturbation).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"results table {str(path)!r} does not exist")
+    frame = pd.read_csv(path, comment="#")
+    if is_analysis_results(frame.columns):
+        from xcal.analyze.results import conform
+
+        try:
+            frame = conform(frame)
+        except ValueError as error:
+            raise ResultsTableError(f"{path}: {error}") from None
+        return scores_from_analysis(frame, source=str(path), **options)
+    return frame
+
+
+def read_results_table(path: str | os.PathLike[str], **options: Any) -> pd.DataFrame:
     """Read an aggregated results CSV (``#`` lines are comments) and check it.
 
     Required columns: ``system, task, language, metric, value``; extra columns
-    are kept. Errors name the file and the (1-based, file) line.
+    are kept. Errors name the file and the (1-based, file) line. ``xcal
+    analyze``'s results.csv (``system``, ``estimate``, ...) is read too, through
+    :func:`scores_from_analysis` (``options``: variant, perturbation).
 
     Examples
     --------
@@ -72,6 +140,11 @@ def read_results_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"results table {str(path)!r} does not exist")
+    header = pd.read_csv(path, comment="#", nrows=0).columns
+    if is_analysis_results(header):
+        scores = read_scores(path, **options)
+        wanted = [*TABLE_COLUMNS, "model", "higher_is_better"]
+        return check_results_table(scores[wanted], source=str(path))
     text = path.read_text(encoding="utf-8")
     lines = text.splitlines(keepends=True)
     kept = [(i + 1, line) for i, line in enumerate(lines) if line.strip() and line[0] != "#"]
