@@ -70,8 +70,11 @@ def test_infer_writes_then_skips(tiny_cls: str, xtreme_dir: Path, tmp_path: Path
         (["--task", "xnli", "--perturbations", "word_shuffle"], "expected name:severity"),
         (["--task", "pawsx", "--languages", "de"], "3-label classification head but task 'pawsx'"),
         (["--task", "xnli", "--shard", "2/2"], "bad --shard"),
-        (["--task", "xnli", "--dtype", "fp8"], "unknown dtype"),
-        (["--task", "xnli", "--scoring", "vibes"], "scoring must be one of"),
+        (["--task", "xnli", "--dtype", "fp8"], "option --dtype: expected"),
+        (
+            ["--task", "xnli", "--scoring", "vibes"],
+            "option --scoring: expected 'auto', 'head' or 'lm'",
+        ),
     ],
 )
 def test_bad_input_exit_2(

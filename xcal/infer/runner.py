@@ -74,22 +74,13 @@ class RunOptions:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        if self.threads is not None and (
-            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
-        ):
-            raise GridError(f"threads must be a positive int, got {self.threads!r}")
-        if (
-            isinstance(self.batch_tokens, bool)
-            or not isinstance(self.batch_tokens, int)
-            or self.batch_tokens < 16
-        ):
-            raise GridError(f"batch_tokens must be an int >= 16, got {self.batch_tokens!r}")
-        if self.limit is not None and (
-            isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1
-        ):
-            raise GridError(f"limit must be a positive int, got {self.limit!r}")
-        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1:
-            raise GridError(f"top_k must be a positive int, got {self.top_k!r}")
+        from xcal.settings import RunOptionsTable, SettingsError, validate
+
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "qa"}
+        try:
+            validate(RunOptionsTable, values, "run options")
+        except SettingsError as exc:
+            raise GridError(str(exc)) from None
 
 
 Status = Literal["written", "skipped", "failed"]
