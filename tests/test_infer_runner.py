@@ -391,7 +391,7 @@ languages = ["deu"]
 
     bad = tmp_path / "bad.toml"
     bad.write_text('models = ["m"]\ntasks = ["xnli"]\nbatch_size = 3\n', encoding="utf-8")
-    with pytest.raises(GridError, match=r"unknown key\(s\) batch_size"):
+    with pytest.raises(GridError, match=r"unknown key 'batch_size'"):
         read_config(bad)
     bad.write_text('models = ["m"\n', encoding="utf-8")
     with pytest.raises(GridError, match="invalid TOML"):
@@ -407,7 +407,7 @@ def test_perturbation_spec_parsing() -> None:
     for bad, message in [
         ("word_shuffle", "expected name:severity"),
         ("word_shuffle:x", "not a number"),
-        ("word_shuffle:1.5", r"in \[0, 1\]"),
+        ("word_shuffle:1.5", r"expected a value <= 1.0"),
         ("none:0.5", "takes no severity"),
         ("word_shuffle:0.5:seed=x", "not an int"),
     ]:

@@ -235,7 +235,7 @@ def _error_text(err: Mapping[str, Any]) -> str:
     kind = err["type"]
     key = _loc_text(err["loc"])
     where = f"key '{key}'" if key else "value"
-    if kind == "extra_forbidden":
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
         return f"unknown key '{key}'"
     if kind == "missing":
         return f"missing key '{key}'"

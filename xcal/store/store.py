@@ -51,13 +51,14 @@ from xcal.store.layout import (
     temp_name,
     temp_run_id,
 )
-from xcal.store.manifest import KEY_FIELDS, SCHEMA_VERSION, RunManifest
+from xcal.store.manifest import KEY_FIELDS, SCHEMA_VERSION, ManifestError, RunManifest
 from xcal.store.schema import (
     KIND_COLUMNS,
     META_MANIFEST,
     META_MANIFEST_SHA256,
     META_SCHEMA_VERSION,
     Columns,
+    check_column_names,
     check_columns,
     check_manifest,
     columns_to_records,
@@ -151,6 +152,8 @@ def normalize_manifest(manifest: RunManifest) -> tuple[RunManifest, list[Problem
             changes[f.name] = plain
     if isinstance(manifest.severity, int | np.integer) and not isinstance(manifest.severity, bool):
         changes["severity"] = float(manifest.severity)
+    elif isinstance(manifest.severity, float) and manifest.severity == 0.0:
+        changes["severity"] = 0.0  # -0.0 is the same cell as 0.0
     if isinstance(manifest.intermediate_tasks, list):
         changes["intermediate_tasks"] = tuple(manifest.intermediate_tasks)
     where = f"run {describe(manifest)}"
@@ -214,12 +217,10 @@ def _manifest_from_metadata(kv: Mapping[bytes, bytes] | None, where: str) -> Run
             [Problem(where, "manifest checksum mismatch: the file's metadata is corrupted")]
         )
     try:
-        data = json.loads(raw)
-        if not isinstance(data, dict):
-            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
-        manifest = RunManifest.from_dict(data)
-    except (ValueError, TypeError) as exc:
-        raise StoreValidationError([Problem(where, f"bad manifest: {exc}", "manifest")]) from exc
+        # Strictly typed (xcal.settings): a string is never read as a list or a bool.
+        manifest = RunManifest.from_json(raw, "manifest")
+    except ManifestError as exc:
+        raise StoreValidationError([Problem(where, str(exc), "manifest")]) from exc
     problems = check_manifest(manifest, where)
     if problems:
         raise StoreValidationError(problems)
@@ -461,6 +462,9 @@ class PredictionStore:
             # cannot mix the manifest of one version with the rows of another.
             manifest = _manifest_from_metadata(pf.metadata.metadata, where)
             self._check_location(path, manifest)
+            extra = check_column_names(pf.schema_arrow.names, where)
+            if extra:
+                raise StoreValidationError(extra)
             names = set(pf.schema_arrow.names)
             wanted = [c for c in KIND_COLUMNS[manifest.record_kind] if c in names]
             try:
