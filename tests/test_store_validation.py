@@ -447,7 +447,7 @@ def test_duplicates_are_found_in_any_order(example_ids: list[str], presort: bool
 
 def test_extra_parquet_column_is_reported() -> None:
     """docs/store.md: unknown columns are checked, by validate and by every read."""
-    path, problems = read_problems(M3, {**GOOD, "secret": pa.array(["a", "b", "c"])})
+    _, problems = read_problems(M3, {**GOOD, "secret": pa.array(["a", "b", "c"])})
     assert any(p.field == "secret" and "unknown column" in p.message for p in problems), problems
 
 

@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 SCHEMA_VERSION = 1
 
@@ -73,7 +73,7 @@ class RunManifest:
     schema_version: int = SCHEMA_VERSION
 
     # Read back with the typed schema (xcal.settings): strict types, no unknown keys.
-    __pydantic_config__ = {"strict": True, "extra": "forbid"}
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"strict": True, "extra": "forbid"}
 
     def key(self) -> tuple[Any, ...]:
         """The identity of the cell this run fills (hashable, order-stable)."""
