@@ -173,6 +173,9 @@ def analyze(
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         console.print(f"[red]error:[/] {message}", soft_wrap=True)
         raise typer.Exit(1) from None
+    except OSError as error:  # a full disk, a read-only or missing report folder
+        console.print(f"[red]error:[/] cannot write the report to {out}: {error}", soft_wrap=True)
+        raise typer.Exit(1) from None
     if quiet:
         return
     _summary(result, out, console)
