@@ -641,14 +641,20 @@ def _run_cell(
         manifest = dataclasses.replace(
             manifest, n_truncated=int(n_trunc), wall_time_s=round(seconds, 3)
         )
-        run_id = store.write_run(
+        run_id, wrote = store.write_run_outcome(
             manifest,
             records,
             overwrite=options.overwrite,
             expected_n_classes=manifest.n_classes if task.record_kind == "classification" else None,
         )
+        # A concurrent job may have stored the same run first: then nothing was written.
         result = CellResult(
-            cell, "written", run_id=run_id, n_examples=n, n_truncated=int(n_trunc), seconds=seconds
+            cell,
+            "written" if wrote else "skipped",
+            run_id=run_id,
+            n_examples=n,
+            n_truncated=int(n_trunc),
+            seconds=seconds,
         )
     except Exception as exc:
         result = CellResult(

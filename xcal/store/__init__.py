@@ -39,6 +39,7 @@ from xcal.store.store import (
     PredictionStore,
     RunInfo,
     StoreScan,
+    WriteOutcome,
     open_store,
 )
 
@@ -59,6 +60,7 @@ __all__ = [
     "StoreError",
     "StoreScan",
     "StoreValidationError",
+    "WriteOutcome",
     "fingerprint",
     "open_store",
 ]

@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -100,6 +100,13 @@ class RunInfo:
     run_id: str
     path: Path
     manifest: RunManifest
+
+
+class WriteOutcome(NamedTuple):
+    """What :meth:`PredictionStore.write_run_outcome` did."""
+
+    run_id: str
+    written: bool  # False: the same run was already stored, nothing new was written
 
 
 @dataclass(frozen=True)
@@ -556,6 +563,8 @@ class PredictionStore:
     ) -> str:
         """Validate and atomically write one run; return its run id.
 
+        :meth:`write_run_outcome` also says whether this call stored anything.
+
         Parameters
         ----------
         manifest : RunManifest
@@ -574,6 +583,23 @@ class PredictionStore:
         str
             The run id. Writing a run whose key and fingerprint are already
             stored changes nothing and returns the stored run's id.
+        """
+        return self.write_run_outcome(
+            manifest, records, overwrite=overwrite, expected_n_classes=expected_n_classes
+        ).run_id
+
+    def write_run_outcome(
+        self,
+        manifest: RunManifest,
+        records: Mapping[str, Any],
+        *,
+        overwrite: bool = False,
+        expected_n_classes: int | None = None,
+    ) -> WriteOutcome:
+        """:meth:`write_run`, returning the run id and whether this call wrote the file.
+
+        ``written`` is False when the same run (key and input fingerprint) was
+        already stored, e.g. by a concurrent job: the call stored nothing new.
         """
         manifest, problems = normalize_manifest(manifest)
         where = f"run {describe(manifest)}"
@@ -622,7 +648,7 @@ class PredictionStore:
                 if stored is not None and not overwrite:
                     if stored.input_fingerprint == manifest.input_fingerprint:
                         self._remove_temps(path.parent, run_id)
-                        return run_id
+                        return WriteOutcome(run_id, written=False)
                     raise StoreConflictError(
                         f"{path}: run {describe(manifest)} is already stored with input "
                         f"fingerprint {stored.input_fingerprint[:12]}..., this one has "
@@ -630,7 +656,7 @@ class PredictionStore:
                         "Pass overwrite=True to replace the stored run."
                     )
             self._atomic_write(path, table, run_id)
-        return run_id
+        return WriteOutcome(run_id, written=True)
 
     def _remove_temps(self, directory: Path, run_id: str) -> list[Path]:
         """Remove this run's leftover temporary files (call with the run's lock held)."""
