@@ -75,8 +75,8 @@ def align_examples(
     Examples
     --------
     >>> a = np.array(["x2", "x1", "x3"])
-    >>> align_examples({"base": a, "sys": a[::-1]}).ids
-    array(['x1', 'x2', 'x3'], dtype='<U2')
+    >>> align_examples({"base": a, "sys": a[::-1]}).ids.tolist()
+    ['x1', 'x2', 'x3']
     >>> al = align_examples({"base": a[:2], "sys": a}, shared=True)
     >>> al.ids.tolist(), al.extra
     (['x1', 'x2'], {'base': 0, 'sys': 1})
