@@ -515,5 +515,5 @@ def test_a_run_stored_meanwhile_by_another_job_counts_as_reused(
         options=RunOptions(limit=12, batch_tokens=2048),
     )
     assert [r.status for r in second] == ["skipped"] * 2, [r.error for r in second]
-    assert summarize(second) == {"written": 0, "skipped": 2, "failed": 0}
+    assert summarize(second) == {"written": 0, "skipped": 2, "failed": 0, "cut": 0}
     assert len(open_store(empty).runs()) == 2

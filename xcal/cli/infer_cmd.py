@@ -137,6 +137,7 @@ def infer(
     )
     from xcal.infer.progress import RichReporter, summary_table
     from xcal.settings import ModelTable, RunOptionsTable, SettingsError, validate
+    from xcal.tasks.bounds import MAX_TEXT_CHARS
 
     err = Console(stderr=True)
 
@@ -235,6 +236,11 @@ def infer(
         f"{counts['failed']} failed ({len(results)} cells"
         + (f", shard {shard_pair[0]}/{shard_pair[1]}" if shard_pair[1] > 1 else "")
         + ")"
+        + (
+            f"; {counts['cut']} input(s) over {MAX_TEXT_CHARS} characters cut before tokenising"
+            if counts["cut"]
+            else ""
+        )
     )
     if counts["failed"]:
         for r in results:

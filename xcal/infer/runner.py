@@ -42,6 +42,7 @@ from xcal.infer.modeling import (
     plan_for,
 )
 from xcal.infer.qa import QASettings
+from xcal.tasks.bounds import cut_long_texts
 
 
 class InferInputError(ValueError):
@@ -97,6 +98,7 @@ class CellResult:
     n_truncated: int = 0
     seconds: float = 0.0
     error: str | None = None
+    n_cut: int = 0  # inputs cut to xcal.tasks.bounds.MAX_TEXT_CHARS before tokenising
 
     @property
     def examples_per_s(self) -> float:
@@ -140,6 +142,7 @@ class CellInputs:
     candidates: list[Any] | None
     perturbation_fields: dict[str, Any]
     n_dropped: int = 0
+    n_cut: int = 0  # inputs over xcal.tasks.bounds.MAX_TEXT_CHARS characters, cut
 
 
 def _perturbation_fields(spec: PerturbationSpec, language: str) -> dict[str, Any]:
@@ -191,6 +194,11 @@ def prepare_inputs(
         examples = examples[:limit]
         if candidates is not None and getattr(task, "paired", False):
             candidates = candidates[:limit]
+    # Bound the memory and work of each input before perturbation and tokenisation.
+    examples, n_cut = cut_long_texts(examples)
+    if candidates is not None:
+        candidates, n_cut_candidates = cut_long_texts(candidates)
+        n_cut += n_cut_candidates
     n_dropped = 0
     if cell.perturbation.name != "none":
         from xcal.perturb import apply_to_examples, get_perturbation
@@ -210,7 +218,11 @@ def prepare_inputs(
             + (f" ({n_dropped} dropped by the perturbation)" if n_dropped else "")
         )
     return CellInputs(
-        examples, candidates, _perturbation_fields(cell.perturbation, cell.language), n_dropped
+        examples,
+        candidates,
+        _perturbation_fields(cell.perturbation, cell.language),
+        n_dropped,
+        n_cut,
     )
 
 
@@ -655,6 +667,7 @@ def _run_cell(
             n_examples=n,
             n_truncated=int(n_trunc),
             seconds=seconds,
+            n_cut=cell_inputs.n_cut,
         )
     except Exception as exc:
         result = CellResult(
@@ -669,8 +682,9 @@ def _run_cell(
 
 
 def summarize(results: Sequence[CellResult]) -> dict[str, int]:
-    """Counts of written, skipped and failed cells."""
-    out = {"written": 0, "skipped": 0, "failed": 0}
+    """Counts of written, skipped and failed cells, and of inputs cut before tokenising."""
+    out = {"written": 0, "skipped": 0, "failed": 0, "cut": 0}
     for r in results:
         out[r.status] += 1
+        out["cut"] += r.n_cut
     return out
