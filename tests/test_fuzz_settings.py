@@ -149,7 +149,7 @@ JSON_VALUES = st.recursive(
         st.floats(allow_nan=False),
         st.text(max_size=8),
         st.sampled_from(["mnli", "false", "3", "classification"]),
-    ),  # fmt: skip
+    ),
     lambda inner: (
         st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=2)
     ),
