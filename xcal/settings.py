@@ -121,7 +121,6 @@ class RunOptionsTable(_Strict):
     top_k: Annotated[int, Field(ge=1, le=1_000_000)] = 10
     overwrite: bool = False
     threads: Annotated[int, Field(ge=1, le=4096)] | None = None
-    max_chars: Annotated[int, Field(ge=1, le=INT64_MAX)] | None = None
 
 
 class GridFile(_Strict):

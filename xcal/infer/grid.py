@@ -462,4 +462,8 @@ def grid_from_dict(
         perts = list(dict.fromkeys(perts))
     grid_keys = {"models", "model", "tasks", "task", "languages", "perturbations", "seeds", "split"}
     settings = {k: data[k] for k in data if k not in grid_keys | {"allow_new_head", "max_length"}}
-    return GridConfig(Grid(tuple(models), tuple(tasks), tuple(perts)), settings)
+    try:
+        grid = Grid(tuple(models), tuple(tasks), tuple(perts))
+    except GridError as exc:
+        raise GridError(f"{where}: {exc}") from None
+    return GridConfig(grid, settings)
