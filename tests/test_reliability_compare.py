@@ -171,7 +171,7 @@ def test_gains_refuse_runs_whose_gold_labels_disagree(store: PredictionStore) ->
 # --------------------------------------------------------------------------- xcal.analyze
 
 
-def analyze(store: PredictionStore) -> Any:
+def analyze(store: PredictionStore, **kwargs: Any) -> Any:
     from xcal.analyze import analyze_store
 
     return analyze_store(
@@ -182,6 +182,7 @@ def analyze(store: PredictionStore) -> Any:
         recalibrate=False,
         cache=False,
         progress=False,
+        **kwargs,
     )
 
 
@@ -191,18 +192,20 @@ def test_analyze_compares_partly_shared_examples_only_on_those_and_says_so(
     labels = gold(N + 10)
     write(store, "base", example_ids=ids(N + 10), labels=labels)
     write(store, "base+mnli", example_ids=ids(N), labels=labels[:N])
-    res = analyze(store)
+    with pytest.raises(ValueError, match=rf"'base\+mnli' holds {N} of the {N + 10} ids"):
+        analyze(store)  # refused unless asked
+    res = analyze(store, shared_examples=True)
     diff = res.select(comparison="difference")
     assert len(diff) and (diff["n_examples"] == N).all()
-    assert any("different examples" in note and str(N) in note for note in res.notes)
+    assert any("share" in note and str(N) in note for note in res.notes)
 
 
 def test_analyze_refuses_a_comparison_without_shared_examples(store: PredictionStore) -> None:
     write(store, "base")
     write(store, "base+mnli", example_ids=ids(start=N))
-    res = analyze(store)
-    assert res.select(comparison="difference").empty
-    assert any("no evaluation examples" in n or "share" in n for n in res.notes), res.notes
+    for shared in (False, True):
+        with pytest.raises(ValueError, match="share no example id"):
+            analyze(store, shared_examples=shared)
 
 
 def test_analyze_refuses_runs_with_different_label_spaces(store: PredictionStore) -> None:

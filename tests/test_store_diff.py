@@ -87,3 +87,14 @@ def test_a_missing_directory_is_an_error(tmp_path: Path) -> None:
     a = _store(tmp_path / "a")
     out = invoke("store", "diff", str(a), str(tmp_path / "nope"))
     assert out.exit_code == 1 and "does not exist" in out.output
+
+
+def test_a_truncated_run_file_is_a_one_line_error(tmp_path: Path) -> None:
+    a, b = _store(tmp_path / "a"), _store(tmp_path / "b")
+    run_file = next(b.rglob("*.parquet"))
+    run_file.write_bytes(run_file.read_bytes()[:100])
+    result = CliRunner().invoke(app, ["store", "diff", str(a), str(b)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2, text
+    assert result.exception is None or isinstance(result.exception, SystemExit), text
+    assert "error:" in text and run_file.name in text

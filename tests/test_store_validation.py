@@ -440,3 +440,81 @@ def test_duplicates_are_found_in_any_order(example_ids: list[str], presort: bool
     else:
         with pytest.raises(StoreValidationError, match="duplicate example_id"):
             store.write_run(manifest(n_examples=n), recs)
+
+
+# --------------------------------------------------------------------------- typed manifests
+
+
+def test_extra_parquet_column_is_reported() -> None:
+    """docs/store.md: unknown columns are checked, by validate and by every read."""
+    _, problems = read_problems(M3, {**GOOD, "secret": pa.array(["a", "b", "c"])})
+    assert any(p.field == "secret" and "unknown column" in p.message for p in problems), problems
+
+
+def _plant_raw_manifest(store: PredictionStore, data: dict[str, Any]) -> Path:
+    """A run file whose footer holds ``data`` as its manifest (checksum valid)."""
+    path = plant(store, M3, GOOD)
+    raw = json.dumps(data, sort_keys=True).encode()
+    table = pq.read_table(path)
+    metadata = {
+        b"xcal.schema_version": b"1",
+        b"xcal.manifest": raw,
+        b"xcal.manifest_sha256": hashlib.sha256(raw).hexdigest().encode(),
+    }
+    pq.write_table(table.replace_schema_metadata(metadata), path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "expected"),
+    [
+        ({"intermediate_tasks": "mnli"}, "intermediate_tasks", "expected a list"),
+        ({"severity": "0.5"}, "severity", "expected a number"),
+        ({"n_examples": "3"}, "n_examples", "expected an integer"),
+        ({"train_seed": True}, "train_seed", "expected an integer"),
+        ({"extra_field": 1}, "extra_field", "unknown field"),
+    ],
+)
+def test_manifest_types_are_strict_in_a_file(
+    change: dict[str, Any], field: str, expected: str
+) -> None:
+    """A manifest read from a file is typed strictly: no string becomes a list or a number."""
+    store = open_store(tempfile.mkdtemp())
+    path = _plant_raw_manifest(store, {**M3.to_dict(), **change})
+    problems = store.validate()
+    text = " ".join(p.message for p in problems)
+    assert any(p.where == str(path) for p in problems)
+    assert f"field '{field}'" in text and expected in text, text
+    with pytest.raises(StoreValidationError):
+        store.load()
+
+
+def test_manifest_from_dict_refuses_a_string_for_a_list() -> None:
+    from xcal.store.manifest import ManifestError
+
+    with pytest.raises(ManifestError, match="field 'intermediate_tasks': expected a list"):
+        RunManifest.from_dict({**M3.to_dict(), "intermediate_tasks": "mnli"})
+    assert RunManifest.from_dict(M3.to_dict()) == M3
+
+
+@pytest.mark.parametrize("field", ["perturbation_seed", "train_seed", "n_examples"])
+def test_integers_beyond_int64_are_refused(field: str) -> None:
+    """A seed of 10**23 used to pass validate and crash `xcal analyze` (OverflowError)."""
+    big = 99999999999999999999999
+    with pytest.raises(StoreValidationError, match="fits in 64 bits"):
+        open_store(tempfile.mkdtemp()).write_run(manifest(**{field: big}), records())
+    store = open_store(tempfile.mkdtemp())
+    path = _plant_raw_manifest(store, {**M3.to_dict(), field: big})
+    problems = store.validate()
+    assert any(p.where == str(path) and "fits in 64 bits" in p.message for p in problems)
+
+
+def test_negative_zero_severity_is_the_same_cell() -> None:
+    store = open_store(tempfile.mkdtemp())
+    m = manifest(perturbation="word_shuffle", severity=0.0)
+    neg = manifest(perturbation="word_shuffle", severity=-0.0)
+    assert store.run_id(m) == store.run_id(dataclasses.replace(neg, severity=0.0))
+    first = store.write_run(m, records())
+    second = store.write_run(neg, records())
+    assert first == second and len(store.runs()) == 1
+    assert str(store.runs().severity.iloc[0]) == "0.0"

@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from xcal.store import PredictionStore
 
 #: Bump when what the pipeline computes changes: invalidates every cache entry.
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2  # 2: examples resampled in sorted-id order
 
 #: Run fields that make a cell: runs that share them hold the same examples.
 CELL_FIELDS: tuple[str, ...] = (
@@ -127,6 +127,7 @@ class AnalysisOptions:
     qa_criterion: str = "em"
     language_view: str = "syntax_knn"
     task_distance_measure: str = "textemb"
+    shared_examples: bool = False  # compare runs holding other examples on the ids they share
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.metrics if m not in METRICS]
@@ -644,6 +645,7 @@ def _analyse_cell(ctx: _CellContext, cell_runs: pd.DataFrame) -> tuple[pd.DataFr
     """Load the cell's runs, score every variant, bootstrap values and differences."""
     from xcal.metrics import top_label_reliability_table
     from xcal.stats import bootstrap_pvalue, percentile_interval
+    from xcal.stats.pairing import align_examples
 
     options = ctx.options
     records = cell_runs.to_dict("records")
@@ -656,19 +658,18 @@ def _analyse_cell(ctx: _CellContext, cell_runs: pd.DataFrame) -> tuple[pd.DataFr
 
         return analyse_mining_cell(ctx, records, loaded)
     _check_same_labels(records, loaded)
-    # The examples every system of the cell has, in the baseline's order if present.
-    id_sets = [set(p.ids.tolist()) for p in loaded.values()]
-    common = set.intersection(*id_sets)
-    if any(len(s) != len(common) for s in id_sets):
-        ctx.notes.append(
-            f"{_describe(records[0])}: runs hold different examples; compared on the "
-            f"{len(common)} they share"
-        )
-    reference = next(
-        (loaded[str(r["run_id"])] for r in records if r["model"] == options.baseline),
-        next(iter(loaded.values())),
+    # Runs holding other examples are refused unless asked; sorted ids, whatever the storage order.
+    alignment = align_examples(
+        {str(r["model"]): loaded[str(r["run_id"])].ids for r in records},
+        shared=options.shared_examples,
+        where=_describe(records[0]),
     )
-    ordered_ids = np.array([i for i in reference.ids if i in common], dtype=object)
+    if not alignment.complete:
+        ctx.notes.append(
+            f"{_describe(records[0])}: compared on the {len(alignment.ids)} examples all runs "
+            f"share (--on-shared-examples); left out: {alignment.extra}"
+        )
+    ordered_ids = alignment.ids
     if options.recalibrate:
         in_fit = fit_mask(ordered_ids, options.fit_fraction)
         eval_ids, fit_ids = ordered_ids[~in_fit], ordered_ids[in_fit]
@@ -980,6 +981,7 @@ def analyze_store(
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
     table_options: TableOptions | None = None,
+    shared_examples: bool = False,
 ) -> AnalysisResult:
     """Analyse every run of a prediction store against a baseline system.
 
@@ -1027,6 +1029,11 @@ def analyze_store(
         Where (default ``OUT/.cache``, or ``xcal.paths.cache_dir()/analyze``).
     progress : bool or None
         Progress bar over runs (default: when stderr is a terminal).
+    shared_examples : bool, default=False
+        When the runs of a cell hold different examples (a truncated run,
+        renamed ids), compare them on the ids they all share and say so in
+        ``notes``; by default such a cell is an error
+        (:class:`xcal.stats.pairing.ExampleMismatchError`).
 
     Returns
     -------
@@ -1055,6 +1062,7 @@ def analyze_store(
         english=tuple(english),
         retrieval_temperature=retrieval_temperature,
         task_distance_measure=task_distance_measure,
+        shared_examples=shared_examples,
     )
     if not isinstance(store, PredictionStore):
         root = Path(store)

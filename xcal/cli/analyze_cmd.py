@@ -128,6 +128,14 @@ def analyze(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")
     ] = False,
+    on_shared_examples: Annotated[
+        bool,
+        typer.Option(
+            "--on-shared-examples",
+            help="Compare runs that hold different examples (a truncated run) on the ids they "
+            "share, announced in the summary (default: such a cell is an error).",
+        ),
+    ] = False,
 ) -> None:
     """Analyse a prediction store: metrics, recalibration, paired tests, tables, figures.
 
@@ -198,10 +206,14 @@ def analyze(
             cache=cache,
             progress=None if not quiet else False,
             table_options=table_options,
+            shared_examples=on_shared_examples,
         )
     except (FileNotFoundError, ValueError, KeyError, StoreError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         console.print(f"[red]error:[/] {message}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    except OSError as error:  # a full disk, a read-only or missing report folder
+        console.print(f"[red]error:[/] cannot write the report to {out}: {error}", soft_wrap=True)
         raise typer.Exit(1) from None
     if quiet:
         return
@@ -246,9 +258,14 @@ def _summary(result: object, out: Path, console: object) -> None:
                 f"{better} / {len(significant) - better} of {len(part)} languages",
             )
         console.print(table)
-    for note in result.notes[:10]:
+    # Cells compared on a subset change every system's numbers: always listed in full.
+    shared = [n for n in result.notes if "(--on-shared-examples)" in n]
+    for note in shared:
+        console.print(f"[yellow]compared on shared examples:[/] {note}", soft_wrap=True)
+    others = [n for n in result.notes if n not in shared]
+    for note in others[:10]:
         console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
-    if len(result.notes) > 10:
-        console.print(f"[yellow]note:[/] ... {len(result.notes) - 10} more in {out / 'index.md'}")
+    if len(others) > 10:
+        console.print(f"[yellow]note:[/] ... {len(others) - 10} more in {out / 'index.md'}")
     # soft_wrap: a path is never broken over lines (it must stay copy-pastable).
     console.print(f"report: {out / 'index.md'}", soft_wrap=True)

@@ -139,6 +139,8 @@ def infer(
         summarize,
     )
     from xcal.infer.progress import RichReporter, summary_table
+    from xcal.settings import ModelTable, RunOptionsTable, SettingsError, validate
+    from xcal.tasks.bounds import MAX_TEXT_CHARS
 
     err = Console(stderr=True)
 
@@ -166,11 +168,19 @@ def infer(
                 fail(f"--seeds must be integers separated by commas, got {seeds!r}")
         if split:
             data["split"] = split
+        # Options are checked against the same typed schema as the config file.
+        cli_options = {
+            "batch_tokens": batch_tokens, "device": device, "dtype": dtype, "limit": limit,
+            "top_k": top_k, "threads": threads,
+        }  # fmt: skip
+        cli_options = {k: v for k, v in cli_options.items() if v is not None}
+        validate(RunOptionsTable, cli_options, "command line", cli=True)
         defaults: dict[str, Any] = {}
         if max_length is not None:
             defaults["max_length"] = max_length
         if scoring is not None:
             defaults["scoring"] = scoring
+        validate(ModelTable, {"name": "-", **defaults}, "command line", cli=True)
         if allow_new_head:
             defaults["allow_new_head"] = True
         if trust_remote_code:
@@ -186,22 +196,16 @@ def infer(
         store_path = store or settings.get("store")
         if store_path is None:
             fail("no store: pass --store DIR (or set store in the config file)")
-        qa_settings = settings.get("qa") or {}
-        if not isinstance(qa_settings, dict):
-            fail("config 'qa' must be a table of QA settings")
+        run_keys = ("batch_tokens", "device", "dtype", "limit", "top_k", "threads")
+        run_settings = {k: settings[k] for k in run_keys if settings.get(k) is not None}
         options = RunOptions(
-            batch_tokens=batch_tokens or settings.get("batch_tokens", 16384),
-            device=device or settings.get("device", "auto"),
-            dtype=dtype or settings.get("dtype", "auto"),
-            limit=limit if limit is not None else settings.get("limit"),
-            top_k=top_k or settings.get("top_k", 10),
-            qa=QASettings(**qa_settings),
-            overwrite=overwrite or bool(settings.get("overwrite", False)),
-            threads=threads if threads is not None else settings.get("threads"),
+            **{**run_settings, **cli_options},
+            qa=QASettings(**(settings.get("qa") or {})),
+            overwrite=overwrite or settings.get("overwrite") is True,
         )
         shard_pair = parse_shard(shard)
         root = data_dir or settings.get("data_dir")
-    except (GridError, ModelSpecError, TypeError, ValueError) as exc:
+    except (GridError, ModelSpecError, SettingsError, TypeError, ValueError) as exc:
         fail(str(exc))
         return
 
@@ -235,6 +239,11 @@ def infer(
         f"{counts['failed']} failed ({len(results)} cells"
         + (f", shard {shard_pair[0]}/{shard_pair[1]}" if shard_pair[1] > 1 else "")
         + ")"
+        + (
+            f"; {counts['cut']} input(s) over {MAX_TEXT_CHARS} characters cut before tokenising"
+            if counts["cut"]
+            else ""
+        )
     )
     if counts["failed"]:
         for r in results:

@@ -137,13 +137,15 @@ def diff(
 ) -> None:
     """Compare two stores run by run; exit 0 only if every prediction is identical.
 
+    Exit 1 when predictions differ, 2 when a run file cannot be read (named).
+
     Runs pair up by run id (model label and cell), so the same experiment run
     in two folders can be checked for determinism. Floats must match bit for
     bit. Input fingerprints may differ (they include the checkpoint's path).
     """
     from rich.console import Console
 
-    from xcal.store import open_store
+    from xcal.store import StoreError, open_store
     from xcal.store.diff import diff_stores
     from xcal.store.store import describe
 
@@ -153,7 +155,11 @@ def diff(
             console.print(f"[red]error:[/] store directory {str(path)!r} does not exist")
             raise typer.Exit(1)
     store_a, store_b = open_store(a), open_store(b)
-    result = diff_stores(store_a, store_b)
+    try:
+        result = diff_stores(store_a, store_b)
+    except StoreError as exc:  # an unreadable or invalid run file: name it, no traceback
+        console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     for run_id in result.only_in_a:
         console.print(f"only in {a}: {describe(store_a.manifest(run_id))} ({run_id})")
     for run_id in result.only_in_b:

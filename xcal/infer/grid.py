@@ -34,15 +34,17 @@ Config files are TOML or YAML::
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xcal.infer.modeling import ModelSpec, ModelSpecError
+
+if TYPE_CHECKING:
+    from xcal.settings import GridFile
 
 
 class GridError(ValueError):
@@ -73,14 +75,16 @@ class PerturbationSpec:
     fields: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        sev = self.severity
-        if isinstance(sev, bool) or not isinstance(sev, int | float) or math.isnan(sev):
-            raise GridError(f"perturbation {self.name}: severity must be a number, got {sev!r}")
-        if not 0.0 <= float(sev) <= 1.0:
-            raise GridError(f"perturbation {self.name}: severity must be in [0, 1], got {sev}")
-        object.__setattr__(self, "severity", float(sev))
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise GridError(f"perturbation {self.name}: seed must be an int, got {self.seed!r}")
+        from xcal.settings import PerturbationTable, SettingsError, validate
+
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        if isinstance(values["severity"], int) and not isinstance(values["severity"], bool):
+            values["severity"] = float(values["severity"])  # 1 is the severity 1.0
+        try:
+            table = validate(PerturbationTable, values, f"perturbation {self.name}")
+        except SettingsError as exc:
+            raise GridError(str(exc)) from None
+        object.__setattr__(self, "severity", table.severity)  # -0.0 is 0.0
         if self.name == "none" and (self.severity or self.params or self.fields):
             raise GridError("perturbation 'none' takes no severity, parameters or fields")
         if self.fields is not None:
@@ -123,20 +127,26 @@ class PerturbationSpec:
 
     @classmethod
     def from_value(cls, value: Any, where: str) -> PerturbationSpec:
+        """A spec from a ``name:severity[:seed=S]`` string or a table (checked, naming ``where``)."""
+        from xcal.settings import PerturbationTable, SettingsError, validate
+
         if isinstance(value, str):
-            return cls.parse(value)
-        if isinstance(value, Mapping):
-            known = {f.name for f in dataclasses.fields(cls)}
-            unknown = sorted(set(value) - known)
-            if unknown:
-                raise GridError(
-                    f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-                )
-            data = dict(value)
-            if "fields" in data and data["fields"] is not None:
-                data["fields"] = tuple(data["fields"])
-            return cls(**data)
-        raise GridError(f"{where}: expected 'name:severity' or a table, got {value!r}")
+            try:
+                return cls.parse(value)
+            except GridError as exc:
+                raise GridError(f"{where}: {exc}") from None
+        if isinstance(value, PerturbationTable):
+            table = value
+        else:
+            try:
+                table = validate(PerturbationTable, value, where)
+            except SettingsError as exc:
+                raise GridError(str(exc)) from None
+        fields = tuple(table.fields) if table.fields is not None else None
+        try:
+            return cls(table.name, table.severity, table.seed, dict(table.params), fields)
+        except GridError as exc:
+            raise GridError(f"{where}: {exc}") from None
 
     @property
     def label(self) -> str:
@@ -330,12 +340,6 @@ def shard_cells(cells: Sequence[Cell], shard: tuple[int, int]) -> list[Cell]:
 
 # --------------------------------------------------------------------------- config files
 
-_CONFIG_KEYS = {
-    "models", "model", "tasks", "task", "languages", "perturbations", "seeds", "split",
-    "store", "data_dir", "batch_tokens", "dtype", "device", "limit", "top_k", "overwrite",
-    "allow_new_head", "max_length", "qa", "threads",
-}  # fmt: skip
-
 
 @dataclass
 class GridConfig:
@@ -369,22 +373,43 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise GridError(f"{path}: config files must end in .toml, .yaml or .yml")
     if not isinstance(data, dict):
         raise GridError(f"{path}: expected a table of settings at the top level")
-    unknown = sorted(set(data) - _CONFIG_KEYS)
-    if unknown:
-        raise GridError(
-            f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_CONFIG_KEYS))}"
-        )
+    check_grid_file(data, str(path))
     return data
 
 
-def _list(value: Any, where: str) -> list[Any]:
+def check_grid_file(data: Mapping[str, Any], where: str) -> GridFile:
+    """Check a grid file's values against :class:`xcal.settings.GridFile` (strict types).
+
+    Raises
+    ------
+    GridError
+        Naming ``where``, each bad key and the type it should have.
+    """
+    from xcal.settings import GridFile, SettingsError, validate
+
+    try:
+        return validate(GridFile, data, where)
+    except SettingsError as exc:
+        raise GridError(str(exc)) from None
+
+
+def _as_list(value: Any) -> list[Any]:
+    """A checked grid value as a list: None is empty, one name or table is a list of one."""
     if value is None:
         return []
-    if isinstance(value, str | Mapping):
+    from pydantic import BaseModel
+
+    if isinstance(value, str | BaseModel):
         return [value]
-    if isinstance(value, list | tuple):
-        return list(value)
-    raise GridError(f"{where}: expected a list, got {value!r}")
+    return list(value)
+
+
+def _languages(value: Any) -> tuple[str, ...] | None:
+    """One code, a list, or "all" (None: every language in the data)."""
+    if value is None:
+        return None
+    langs = [value] if isinstance(value, str) else list(value)
+    return None if langs == ["all"] else tuple(langs)
 
 
 def grid_from_dict(
@@ -393,70 +418,42 @@ def grid_from_dict(
     *,
     model_defaults: Mapping[str, Any] | None = None,
 ) -> GridConfig:
-    """Build a grid from a config dict (see the module docstring for the keys)."""
+    """Build a grid from a config dict (see the module docstring for the keys).
+
+    Every value is checked against :class:`xcal.settings.GridFile` first, in
+    strict mode: an error names ``where``, the key and the expected type.
+    """
+    cfg = check_grid_file(data, where)
     defaults = dict(model_defaults or {})
     # Model options set at the top level apply to every model that does not set them.
     for key in ("allow_new_head", "max_length"):
-        if key in data:
-            defaults.setdefault(key, data[key])
+        if getattr(cfg, key) is not None:
+            defaults.setdefault(key, getattr(cfg, key))
     models: list[ModelSpec] = []
-    for i, m in enumerate(
-        _list(data.get("models"), f"{where}: models") + _list(data.get("model"), f"{where}: model")
-    ):
-        entry = {"name": m} if isinstance(m, str) else m
-        if not isinstance(entry, Mapping):
-            raise GridError(f"{where}: models[{i}] must be a name or a table, got {m!r}")
-        merged = {**defaults, **entry}
-        if "intermediate_tasks" in merged:
-            merged["intermediate_tasks"] = tuple(merged["intermediate_tasks"])
+    entries = [("models", i, m) for i, m in enumerate(_as_list(cfg.models))]
+    entries += [("model", i, m) for i, m in enumerate(_as_list(cfg.model))]
+    for key, i, m in entries:
+        table = {"name": m} if isinstance(m, str) else m.model_dump(exclude_unset=True)
         try:
-            models.append(ModelSpec.from_mapping(merged, f"{where}: models[{i}]"))
-        except (ModelSpecError, TypeError) as exc:
+            models.append(ModelSpec.from_mapping({**defaults, **table}, f"{where}: {key}[{i}]"))
+        except ModelSpecError as exc:
             raise GridError(str(exc)) from None
 
-    default_langs = data.get("languages")
-    if isinstance(default_langs, str):
-        default_langs = [default_langs]
-    if default_langs is not None and list(default_langs) == ["all"]:
-        default_langs = None
-    split = data.get("split")
+    default_langs = _languages(cfg.languages)
     tasks: list[TaskSpec] = []
-    for i, t in enumerate(
-        _list(data.get("tasks"), f"{where}: tasks") + _list(data.get("task"), f"{where}: task")
-    ):
-        entry = {"name": t} if isinstance(t, str) else t
-        if not isinstance(entry, Mapping) or "name" not in entry:
-            raise GridError(f"{where}: tasks[{i}] must be a name or a table with 'name', got {t!r}")
-        unknown = sorted(set(entry) - {"name", "languages", "split"})
-        if unknown:
-            raise GridError(
-                f"{where}: tasks[{i}]: unknown key(s) {', '.join(unknown)}; known: languages, name, split"
-            )
-        langs = entry.get("languages", default_langs)
-        if isinstance(langs, str):
-            langs = [langs]
-        if langs is not None and list(langs) == ["all"]:
-            langs = None
-        tasks.append(
-            TaskSpec(
-                str(entry["name"]),
-                tuple(str(x) for x in langs) if langs is not None else None,
-                entry.get("split", split),
-                entry.get("examples"),
-            )
-        )
+    for t in _as_list(cfg.tasks) + _as_list(cfg.task):
+        if isinstance(t, str):
+            tasks.append(TaskSpec(t, default_langs, cfg.split))
+            continue
+        langs = _languages(t.languages) if "languages" in t.model_fields_set else default_langs
+        tasks.append(TaskSpec(t.name, langs, t.split or cfg.split, t.examples))
 
     perts = [
         PerturbationSpec.from_value(p, f"{where}: perturbations[{i}]")
-        for i, p in enumerate(_list(data.get("perturbations"), f"{where}: perturbations"))
+        for i, p in enumerate(_as_list(cfg.perturbations))
     ] or [PerturbationSpec()]
-    seeds = data.get("seeds")
-    if seeds is not None:
-        seeds = _list(seeds, f"{where}: seeds")
-        if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-            raise GridError(
-                f"{where}: seeds must be a non-empty list of ints, got {data.get('seeds')!r}"
-            )
+    if cfg.seeds is not None:
+        seeds = list(cfg.seeds)
         perts = [
             p if p.name == "none" else dataclasses.replace(p, seed=s)
             for p in perts
@@ -465,4 +462,8 @@ def grid_from_dict(
         perts = list(dict.fromkeys(perts))
     grid_keys = {"models", "model", "tasks", "task", "languages", "perturbations", "seeds", "split"}
     settings = {k: data[k] for k in data if k not in grid_keys | {"allow_new_head", "max_length"}}
-    return GridConfig(Grid(tuple(models), tuple(tasks), tuple(perts)), settings)
+    try:
+        grid = Grid(tuple(models), tuple(tasks), tuple(perts))
+    except GridError as exc:
+        raise GridError(f"{where}: {exc}") from None
+    return GridConfig(grid, settings)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -86,24 +87,18 @@ class ModelSpec:
     train_seed: int | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip():
+        # The typed schema (xcal.settings) decides: a string is never a bool
+        # (trust_remote_code="false" would be truthy) nor a list of characters.
+        from xcal.settings import ModelTable, SettingsError, validate
+
+        name = self.name if isinstance(self.name, str) and self.name.strip() else None
+        if name is None:
             raise ModelSpecError(f"Expected a model name, got {self.name!r}")
-        if self.scoring not in SCORINGS:
-            raise ModelSpecError(
-                f"model {self.name}: scoring must be one of {', '.join(SCORINGS)}, got {self.scoring!r}"
-            )
-        if self.pooling not in POOLINGS:
-            raise ModelSpecError(
-                f"model {self.name}: pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}"
-            )
-        if self.max_length is not None and (
-            isinstance(self.max_length, bool)
-            or not isinstance(self.max_length, int)
-            or self.max_length < 8
-        ):
-            raise ModelSpecError(
-                f"model {self.name}: max_length must be an int >= 8, got {self.max_length!r}"
-            )
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        try:
+            validate(ModelTable, values, f"model {name}")
+        except SettingsError as exc:
+            raise ModelSpecError(str(exc)) from None
         object.__setattr__(self, "intermediate_tasks", tuple(self.intermediate_tasks))
 
     @property
@@ -111,17 +106,21 @@ class ModelSpec:
         return self.label or self.name
 
     @classmethod
-    def from_mapping(cls, data: dict[str, Any], where: str = "model") -> ModelSpec:
-        """Build from a config-file table; unknown keys are an error naming them."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ModelSpecError(
-                f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
-        if "name" not in data:
-            raise ModelSpecError(f"{where}: missing 'name'")
-        return cls(**data)
+    def from_mapping(cls, data: Mapping[str, Any], where: str = "model") -> ModelSpec:
+        """Build from a config-file table, checked against :class:`xcal.settings.ModelTable`.
+
+        Unknown keys, missing ``name`` and values of the wrong type are errors
+        naming ``where``, the key and the expected type.
+        """
+        from xcal.settings import ModelTable, SettingsError, validate
+
+        try:
+            table = validate(ModelTable, data, where)
+        except SettingsError as exc:
+            raise ModelSpecError(str(exc)) from None
+        values = table.model_dump()
+        values["intermediate_tasks"] = tuple(table.intermediate_tasks)
+        return cls(**values)
 
 
 @dataclass
@@ -247,8 +246,8 @@ def _ensure_pad_token(tokenizer: Any) -> None:
 
 
 def _refuse_remote_code(spec: ModelSpec, source: str) -> None:
-    """Refuse a checkpoint that asks for its own code unless ``trust_remote_code``."""
-    if spec.trust_remote_code:
+    """Refuse a checkpoint that asks for its own code unless ``trust_remote_code`` is True."""
+    if spec.trust_remote_code is True:
         return
     import json
     from pathlib import Path
@@ -297,7 +296,7 @@ def inspect_model(spec: ModelSpec, *, tokenizer: bool = True) -> ModelInfo:
     _refuse_remote_code(spec, source)
     try:
         config = AutoConfig.from_pretrained(
-            source, revision=spec.revision, trust_remote_code=spec.trust_remote_code
+            source, revision=spec.revision, trust_remote_code=spec.trust_remote_code is True
         )
     except (OSError, ValueError, KeyError) as exc:
         raise ModelSpecError(f"cannot read the config of model {spec.name!r}: {exc}") from exc
@@ -315,7 +314,7 @@ def inspect_model(spec: ModelSpec, *, tokenizer: bool = True) -> ModelInfo:
         return info
     try:
         tok = AutoTokenizer.from_pretrained(
-            source, revision=spec.revision, trust_remote_code=spec.trust_remote_code
+            source, revision=spec.revision, trust_remote_code=spec.trust_remote_code is True
         )
     except (OSError, ValueError, KeyError) as exc:
         raise ModelSpecError(f"cannot read the tokenizer of model {spec.name!r}: {exc}") from exc
@@ -530,7 +529,7 @@ def load_for(info: ModelInfo, plan: Plan, task: Task, *, device: str, dtype: str
             info.source,
             task_kind=plan.head,
             num_labels=task.n_classes if plan.head == "classification" else None,
-            trust_remote_code=info.spec.trust_remote_code,
+            trust_remote_code=info.spec.trust_remote_code is True,
             device=device,
             dtype=dtype,
         )

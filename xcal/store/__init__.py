@@ -39,6 +39,7 @@ from xcal.store.store import (
     PredictionStore,
     RunInfo,
     StoreScan,
+    WriteOutcome,
     open_store,
 )
 
@@ -59,6 +60,7 @@ __all__ = [
     "StoreError",
     "StoreScan",
     "StoreValidationError",
+    "WriteOutcome",
     "check_input_records",
     "fingerprint",
     "import_lm_eval",

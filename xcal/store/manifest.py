@@ -8,10 +8,12 @@ store; its *input fingerprint* decides whether a stored run can be reused.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 SCHEMA_VERSION = 1
 
@@ -70,6 +72,9 @@ class RunManifest:
     created_at: str = ""
     schema_version: int = SCHEMA_VERSION
 
+    # Read back with the typed schema (xcal.settings): strict types, no unknown keys.
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"strict": True, "extra": "forbid"}
+
     def key(self) -> tuple[Any, ...]:
         """The identity of the cell this run fills (hashable, order-stable)."""
         values = []
@@ -86,14 +91,61 @@ class RunManifest:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunManifest:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown manifest field(s): {', '.join(unknown)}")
-        data = dict(data)
-        data["intermediate_tasks"] = tuple(data.get("intermediate_tasks") or ())
-        return cls(**data)
+    def from_dict(cls, data: Mapping[str, Any], where: str = "manifest") -> RunManifest:
+        """A manifest from a dict, every field checked for its type (strict: no coercion).
+
+        Raises
+        ------
+        ManifestError
+            Naming ``where``, each bad field and its expected type; a string
+            for ``intermediate_tasks`` is an error, not a tuple of characters.
+        """
+        # Through JSON, as the store reads it back: one set of rules for both.
+        try:
+            text = json.dumps(dict(data), allow_nan=False, default=_json_scalar)
+        except (TypeError, ValueError) as exc:
+            raise ManifestError(f"{where}: not a JSON-serialisable manifest: {exc}") from None
+        return _validate_manifest(text, where)
+
+    @classmethod
+    def from_json(cls, raw: bytes | str, where: str = "manifest") -> RunManifest:
+        """A manifest from its JSON text (as stored in a run file's footer), strictly typed."""
+        return _validate_manifest(raw, where)
+
+
+class ManifestError(ValueError):
+    """A manifest field has the wrong type or an unknown name (the message names both)."""
+
+
+@functools.cache
+def _manifest_adapter() -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(RunManifest)
+
+
+def _json_scalar(value: Any) -> Any:
+    """numpy scalars as Python numbers (anything else is not part of a manifest)."""
+    import numpy as np
+
+    if isinstance(value, np.integer | np.floating | np.bool_):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not a manifest value")
+
+
+def _validate_manifest(raw: bytes | str, where: str) -> RunManifest:
+    from pydantic import ValidationError
+
+    from xcal.settings import format_errors
+
+    try:
+        manifest = _manifest_adapter().validate_json(raw)
+    except ValidationError as exc:
+        text = format_errors(exc, where).replace(": key '", ": field '")
+        text = text.replace("unknown key '", "unknown field '")
+        raise ManifestError(text) from None
+    assert isinstance(manifest, RunManifest)
+    return manifest
 
 
 def fingerprint(*parts: Any) -> str:

@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from xcal.settings import check_int64
 from xcal.store.errors import Problem
 from xcal.store.manifest import ARCHITECTURES, RECORD_KINDS, SCHEMA_VERSION, RunManifest
 
@@ -132,15 +133,17 @@ def check_manifest(m: RunManifest, where: str) -> list[Problem]:
         value = getattr(m, name)
         if not _is_int(value):
             bad(name, f"expected an integer, got {value!r}")
+        elif not check_int64(value):
+            bad(name, f"expected an integer that fits in 64 bits, got {value!r}")
         elif name == "n_examples" and value == 0:
             bad(name, "empty run: n_examples is 0 (a run needs at least one example)")
         elif low is not None and value < low:
             bad(name, f"expected an integer >= {low}, got {value!r}")
     if _is_int(m.n_truncated) and _is_int(m.n_examples) and m.n_truncated > m.n_examples:
         bad("n_truncated", f"{m.n_truncated} exceeds n_examples={m.n_examples}")
-    if m.train_seed is not None and not _is_int(m.train_seed):
-        bad("train_seed", f"expected an integer or None, got {m.train_seed!r}")
-    if m.n_classes is not None and (not _is_int(m.n_classes) or m.n_classes < 2):
+    if m.train_seed is not None and not check_int64(m.train_seed):
+        bad("train_seed", f"expected an integer that fits in 64 bits or None, got {m.train_seed!r}")
+    if m.n_classes is not None and (not check_int64(m.n_classes) or m.n_classes < 2):
         bad("n_classes", f"expected an integer >= 2 or None, got {m.n_classes!r}")
     if m.n_classes is not None and m.record_kind in ("qa", "retrieval", "mining"):
         bad("n_classes", f"must be None for a {m.record_kind} run, got {m.n_classes!r}")
@@ -382,6 +385,20 @@ def columns_to_table(kind: str, cols: Columns, metadata: dict[bytes, bytes]) -> 
     n = len(cols["example_id"])
     arrays = [cols[f.name] if f.name in cols else pa.nulls(n, type=f.type) for f in ARROW_SCHEMA]
     return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA.with_metadata(metadata))
+
+
+def check_column_names(names: list[str], where: str) -> list[Problem]:
+    """Columns a run file must not have: anything outside :data:`ARROW_SCHEMA`.
+
+    Readers that take the whole store as one table would pick an extra column
+    up silently (or fail on it); xcal never writes one, so it was added later.
+    """
+    known = set(ARROW_SCHEMA.names)
+    return [
+        Problem(where, f"unknown column (a run file has only {ARROW_SCHEMA.names})", name)
+        for name in names
+        if name not in known
+    ]
 
 
 def table_to_columns(kind: str, table: pa.Table, where: str) -> tuple[Columns, list[Problem]]:

@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -51,13 +51,14 @@ from xcal.store.layout import (
     temp_name,
     temp_run_id,
 )
-from xcal.store.manifest import KEY_FIELDS, SCHEMA_VERSION, RunManifest
+from xcal.store.manifest import KEY_FIELDS, SCHEMA_VERSION, ManifestError, RunManifest
 from xcal.store.schema import (
     KIND_COLUMNS,
     META_MANIFEST,
     META_MANIFEST_SHA256,
     META_SCHEMA_VERSION,
     Columns,
+    check_column_names,
     check_columns,
     check_manifest,
     columns_to_records,
@@ -99,6 +100,13 @@ class RunInfo:
     run_id: str
     path: Path
     manifest: RunManifest
+
+
+class WriteOutcome(NamedTuple):
+    """What :meth:`PredictionStore.write_run_outcome` did."""
+
+    run_id: str
+    written: bool  # False: the same run was already stored, nothing new was written
 
 
 @dataclass(frozen=True)
@@ -151,6 +159,8 @@ def normalize_manifest(manifest: RunManifest) -> tuple[RunManifest, list[Problem
             changes[f.name] = plain
     if isinstance(manifest.severity, int | np.integer) and not isinstance(manifest.severity, bool):
         changes["severity"] = float(manifest.severity)
+    elif isinstance(manifest.severity, float) and manifest.severity == 0.0:
+        changes["severity"] = 0.0  # -0.0 is the same cell as 0.0
     if isinstance(manifest.intermediate_tasks, list):
         changes["intermediate_tasks"] = tuple(manifest.intermediate_tasks)
     where = f"run {describe(manifest)}"
@@ -214,12 +224,10 @@ def _manifest_from_metadata(kv: Mapping[bytes, bytes] | None, where: str) -> Run
             [Problem(where, "manifest checksum mismatch: the file's metadata is corrupted")]
         )
     try:
-        data = json.loads(raw)
-        if not isinstance(data, dict):
-            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
-        manifest = RunManifest.from_dict(data)
-    except (ValueError, TypeError) as exc:
-        raise StoreValidationError([Problem(where, f"bad manifest: {exc}", "manifest")]) from exc
+        # Strictly typed (xcal.settings): a string is never read as a list or a bool.
+        manifest = RunManifest.from_json(raw, "manifest")
+    except ManifestError as exc:
+        raise StoreValidationError([Problem(where, str(exc), "manifest")]) from exc
     problems = check_manifest(manifest, where)
     if problems:
         raise StoreValidationError(problems)
@@ -461,6 +469,9 @@ class PredictionStore:
             # cannot mix the manifest of one version with the rows of another.
             manifest = _manifest_from_metadata(pf.metadata.metadata, where)
             self._check_location(path, manifest)
+            extra = check_column_names(pf.schema_arrow.names, where)
+            if extra:
+                raise StoreValidationError(extra)
             names = set(pf.schema_arrow.names)
             wanted = [c for c in KIND_COLUMNS[manifest.record_kind] if c in names]
             try:
@@ -552,6 +563,8 @@ class PredictionStore:
     ) -> str:
         """Validate and atomically write one run; return its run id.
 
+        :meth:`write_run_outcome` also says whether this call stored anything.
+
         Parameters
         ----------
         manifest : RunManifest
@@ -570,6 +583,23 @@ class PredictionStore:
         str
             The run id. Writing a run whose key and fingerprint are already
             stored changes nothing and returns the stored run's id.
+        """
+        return self.write_run_outcome(
+            manifest, records, overwrite=overwrite, expected_n_classes=expected_n_classes
+        ).run_id
+
+    def write_run_outcome(
+        self,
+        manifest: RunManifest,
+        records: Mapping[str, Any],
+        *,
+        overwrite: bool = False,
+        expected_n_classes: int | None = None,
+    ) -> WriteOutcome:
+        """:meth:`write_run`, returning the run id and whether this call wrote the file.
+
+        ``written`` is False when the same run (key and input fingerprint) was
+        already stored, e.g. by a concurrent job: the call stored nothing new.
         """
         manifest, problems = normalize_manifest(manifest)
         where = f"run {describe(manifest)}"
@@ -618,7 +648,7 @@ class PredictionStore:
                 if stored is not None and not overwrite:
                     if stored.input_fingerprint == manifest.input_fingerprint:
                         self._remove_temps(path.parent, run_id)
-                        return run_id
+                        return WriteOutcome(run_id, written=False)
                     raise StoreConflictError(
                         f"{path}: run {describe(manifest)} is already stored with input "
                         f"fingerprint {stored.input_fingerprint[:12]}..., this one has "
@@ -626,7 +656,7 @@ class PredictionStore:
                         "Pass overwrite=True to replace the stored run."
                     )
             self._atomic_write(path, table, run_id)
-        return run_id
+        return WriteOutcome(run_id, written=True)
 
     def _remove_temps(self, directory: Path, run_id: str) -> list[Path]:
         """Remove this run's leftover temporary files (call with the run's lock held)."""
