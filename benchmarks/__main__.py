@@ -1,7 +1,7 @@
 """Run every benchmark and write ``reports/bench/results.{json,md}``.
 
 Usage: ``python -m benchmarks [NAME ...]`` where NAME is a module suffix
-(``ece``, ``bootstrap``, ``infer``, ``store``); no name runs them all.
+(``ece``, ``bootstrap``, ``infer``, ``store``, ``perturb``, ``transfer``); no name runs them all.
 """
 
 from __future__ import annotations
@@ -39,9 +39,11 @@ def _markdown(results: list[Result]) -> str:
         "| --- | --- | ---: | --- | ---: | ---: | --- | --- |",
     ]
     for r in results:
+        base_s = "" if r.baseline_s is None else f"{r.baseline_s:.3f}"
+        speedup = "" if r.speedup is None else f"{r.speedup:.2f}x"
         lines.append(
             f"| {r.benchmark} | {r.subject} | {r.subject_s:.3f} | {r.baseline} | "
-            f"{r.baseline_s:.3f} | {r.speedup:.2f}x | {r.target} | {'yes' if r.passed else 'no'} |"
+            f"{base_s} | {speedup} | {r.target} | {'yes' if r.passed else 'no'} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -52,9 +54,13 @@ def main(argv: list[str]) -> int:
         print(f"== {name}", flush=True)
         module = importlib.import_module(f"benchmarks.{name}")
         for result in module.run():
+            versus = (
+                ""
+                if result.baseline_s is None
+                else f" vs {result.baseline} {result.baseline_s:.3f}s -> {result.speedup:.2f}x"
+            )
             print(
-                f"  {result.benchmark}: {result.subject} {result.subject_s:.3f}s vs "
-                f"{result.baseline} {result.baseline_s:.3f}s -> {result.speedup:.2f}x "
+                f"  {result.benchmark}: {result.subject} {result.subject_s:.3f}s{versus} "
                 f"(target {result.target}: {'met' if result.passed else 'NOT met'})",
                 flush=True,
             )

@@ -7,7 +7,7 @@ baselines are timed in the same process on the same arrays; the ECE values are
 checked to agree with netcal's (1e-9 for float64) before any time is reported. float64 is
 the headline (netcal's and numpy's default); float32, the dtype the prediction
 store keeps, is reported too. Times are CPU seconds of this process (the
-machine is shared; see ``_cpu_seconds``).
+machine is shared), best of 3 for each, timed in alternation.
 
 Run: ``python -m benchmarks ece``.
 """
@@ -17,16 +17,16 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Callable
 
 import numpy as np
 
-from benchmarks._common import Result
+from benchmarks._common import Result, best_times
 from xcal.metrics import expected_calibration_error
 
 N_SAMPLES = int(os.environ.get("XCAL_BENCH_ECE_N", "10000000"))
 N_CLASSES = 3
 N_BINS = 15
+REPEAT = 3  # best of 3 for the subject and both baselines alike
 
 
 def _data(dtype: type[np.floating]) -> tuple[np.ndarray, np.ndarray]:
@@ -41,12 +41,6 @@ def _data(dtype: type[np.floating]) -> tuple[np.ndarray, np.ndarray]:
     y_prob = logits.astype(dtype)
     y_prob /= y_prob.sum(axis=1, keepdims=True)
     return y_prob, y_true
-
-
-def _cpu_seconds(fn: Callable[[], object]) -> float:
-    start = time.process_time()
-    fn()
-    return time.process_time() - start
 
 
 def run() -> list[Result]:
@@ -78,15 +72,13 @@ def run() -> list[Result]:
         if abs(ours - theirs) > tolerance:
             raise AssertionError(f"ECE differs from netcal: {ours!r} vs {theirs!r}")
 
-        # CPU time of this process, interleaved: on the shared 2-core machine the
-        # wall clock mostly measures other people's jobs. All three are
-        # single-threaded numpy, so unloaded CPU time and wall time agree.
-        subject_s = argmax_s = netcal_s = float("inf")
-        for round_ in range(5):
-            argmax_s = min(argmax_s, _cpu_seconds(argmax))
-            subject_s = min(subject_s, _cpu_seconds(subject))
-            if round_ < 2:
-                netcal_s = min(netcal_s, _cpu_seconds(netcal))
+        # CPU time of this process, interleaved, each of the three timed REPEAT
+        # times: on the shared 2-core machine the wall clock mostly measures other
+        # people's jobs. All three are single-threaded numpy, so unloaded CPU time
+        # and wall time agree.
+        argmax_s, subject_s, netcal_s = best_times(
+            [argmax, subject, netcal], repeat=REPEAT, clock=time.process_time
+        )
         results.append(
             Result(
                 benchmark=label,

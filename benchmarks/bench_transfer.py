@@ -16,8 +16,12 @@ cached on disk after the first run).
   matrices and ``np.median`` of ``pdist``. Target: within 2x of it (the blocks
   buy bounded memory, not speed).
 
-Times are wall-clock seconds, best of 3 (BLAS is multi-threaded, so CPU time
-would count every thread). Run: ``python -m benchmarks transfer``.
+Before any timing each subject's value is checked against its baseline's:
+relative 1e-9 (Fréchet at 3,000 samples, MMD), and 1e-6 for Fréchet at 300
+samples, where ``sqrtm`` of the singular ``cov_a @ cov_b`` loses digits (they
+differ by about 2e-8 there). Times are wall-clock seconds, best of 3 for
+subject and baseline alike, timed in alternation (BLAS is multi-threaded, so
+CPU time would count every thread). Run: ``python -m benchmarks transfer``.
 """
 
 from __future__ import annotations
@@ -28,10 +32,13 @@ import numpy as np
 import scipy.linalg
 from scipy.spatial.distance import cdist, pdist
 
-from benchmarks._common import Result, best_time
+from benchmarks._common import Result, best_times
 from xcal.transfer.task_distance import frechet_distance, mmd_squared
 
 N, D = 3000, 384
+# Relative agreement with the baseline required before timing, by sample size.
+FRECHET_RTOL = {N: 1e-9, 300: 1e-6}
+MMD_RTOL = 1e-9
 
 
 def _embeddings(n: int, seed: int, shift: float) -> np.ndarray:
@@ -60,6 +67,14 @@ def _mmd_direct(a: np.ndarray, b: np.ndarray) -> float:
     )
 
 
+def _check_equal(what: str, ours: float, theirs: float, rtol: float) -> None:
+    """Refuse to time a subject whose value differs from the baseline's."""
+    if not abs(ours - theirs) <= rtol * abs(theirs):
+        raise AssertionError(
+            f"{what}: xcal gives {ours!r}, the baseline {theirs!r} (rtol {rtol:g})"
+        )
+
+
 def run() -> list[Result]:
     results = []
     for n in (N, 300):
@@ -68,8 +83,10 @@ def run() -> list[Result]:
         print(
             f"Fréchet n={n}: xcal {ours:.10g}, sqrtm {theirs:.10g}, |diff| {abs(ours - theirs):.2g}"
         )
-        subject = best_time(partial(frechet_distance, a, b))
-        baseline = best_time(partial(_frechet_sqrtm, a, b))
+        _check_equal(f"Fréchet distance, n={n}", ours, theirs, FRECHET_RTOL[n])
+        subject, baseline = best_times(
+            [partial(frechet_distance, a, b), partial(_frechet_sqrtm, a, b)]
+        )
         results.append(
             Result(
                 benchmark=f"Fréchet distance, 2 x {n} x {D} embeddings",
@@ -84,8 +101,8 @@ def run() -> list[Result]:
     a, b = _embeddings(N, 0, 0.05), _embeddings(N, 1, 0.0)
     ours, theirs = mmd_squared(a, b), _mmd_direct(a, b)
     print(f"MMD^2 n={N}: xcal {ours:.10g}, direct {theirs:.10g}, |diff| {abs(ours - theirs):.2g}")
-    subject = best_time(lambda: mmd_squared(a, b))
-    baseline = best_time(lambda: _mmd_direct(a, b))
+    _check_equal(f"MMD^2, n={N}", ours, theirs, MMD_RTOL)
+    subject, baseline = best_times([partial(mmd_squared, a, b), partial(_mmd_direct, a, b)])
     results.append(
         Result(
             benchmark=f"unbiased MMD^2 (RBF, median heuristic), 2 x {N} x {D} embeddings",

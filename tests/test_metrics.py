@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from netcal import metrics as netcal_metrics
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss as sk_brier
 from sklearn.metrics import log_loss
@@ -38,9 +39,6 @@ from xcal.metrics._binning import (
     width_bin_ids,
     width_bin_keys,
 )
-
-netcal_metrics = pytest.importorskip("netcal.metrics")
-
 
 # ---------------------------------------------------------------- data
 
@@ -332,6 +330,25 @@ def test_width_bins_equal_searchsorted_at_and_around_edges(dtype: Any, n_bins: i
     np.testing.assert_array_equal(
         width_bin_ids(values, n_bins), reference_width_bin_ids(values, n_bins)
     )
+
+
+def test_a_value_on_an_upper_edge_moves_up_when_its_product_rounds_down() -> None:
+    # With 7 bins the edge 5/7 is 0.7142857142857142 in float64, and that times 7 is
+    # 4.999999999999999: the candidate floor(c * 7) = 4 is one bin low, and the
+    # upper-edge test (c >= upper edge of bin 4) must move it to bin 5, as
+    # np.histogram does. The float64 value just below the edge stays in bin 4.
+    edge = np.linspace(0, 1, 8)[5]
+    assert edge == 0.7142857142857142 and int(edge * 7) == 4
+    below = np.nextafter(edge, 0)
+    conf = np.array([edge, below, 1.0])  # 1.0 is on the last upper edge: the last bin
+    assert np.histogram(conf, bins=7, range=(0, 1))[0].tolist() == [0, 0, 0, 0, 1, 1, 1]
+    assert width_bin_ids(conf, 7).tolist() == [5, 4, 6]
+    # the arithmetic-edge path: keys 2 * bin + correct, 1.0 in the overflow key 2 * 7
+    assert _bin_keys(conf, np.array([1, 0, 1]), 7).tolist() == [11, 8, 15]
+    # and the metric sees it: the edge example (correct) and the one below (wrong)
+    # are in different bins, so neither averages with the other
+    table = top_label_reliability_table(conf[:2], [1, 0], n_bins=7)
+    assert table.count.tolist() == [0, 0, 0, 0, 1, 1, 0]
 
 
 def _keys_reference(values: np.ndarray, correct: np.ndarray, n_bins: int) -> np.ndarray:

@@ -103,13 +103,21 @@ def test_width_bins_equal_searchsorted(conf: np.ndarray, n_bins: int) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), k=st.integers(2, 6), n=st.integers(1, 50))
-def test_classification_ece_is_deterministic_and_bounded(seed: int, k: int, n: int) -> None:
+def test_classification_ece_equals_a_loop_over_bins(seed: int, k: int, n: int) -> None:
+    # From logits: softmax, top label, then 15 equal-width bins, one at a time.
+    from scipy.special import softmax
+
     rng = np.random.default_rng(seed)
     logits = rng.normal(scale=3, size=(n, k))
     y_true = rng.integers(0, k, size=n)
-    a = expected_calibration_error(y_true, logits=logits)
-    assert a == expected_calibration_error(y_true, logits=logits.copy())
-    assert 0 <= a <= 1
+    prob = softmax(logits, axis=1)
+    conf, correct = prob.max(axis=1), prob.argmax(axis=1) == y_true
+    bins = reference_width_bin_ids(conf, 15)
+    want = sum(
+        np.mean(bins == j) * abs(correct[bins == j].mean() - conf[bins == j].mean())
+        for j in np.unique(bins)
+    )
+    assert expected_calibration_error(y_true, logits=logits) == pytest.approx(want, abs=1e-12)
 
 
 # ----------------------------------------------------------- simulations

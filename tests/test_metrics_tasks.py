@@ -180,8 +180,11 @@ def test_retrieval_confidence_and_correctness() -> None:
     # a higher temperature flattens the softmax towards 1/k
     conf_hot, _ = retrieval_confidence_correctness(scores, candidates, gold, temperature=100.0)
     assert np.allclose(conf_hot, 1 / 3, atol=0.01)
-    # the output feeds the calibration core directly
-    assert 0 <= top_label_calibration_error(conf, correct) <= 1
+    # the output feeds the calibration core directly: with 15 bins the two queries
+    # fall in bins 13 and 14, so ECE = (|1 - conf_0| + |0 - conf_1|) / 2
+    assert top_label_calibration_error(conf, correct) == pytest.approx(
+        ((1 - conf[0]) + conf[1]) / 2, abs=1e-15
+    )
 
 
 def test_retrieval_on_real_tatoeba_ids(xtreme_dir: Path) -> None:

@@ -150,7 +150,6 @@ def test_outputs_are_identical_in_a_fresh_process_with_another_hash_seed() -> No
 def test_known_outputs_are_stable() -> None:
     """Pinned outputs: a change here changes stored runs, so bump ALGORITHM_VERSION with it."""
     text = "the quick brown fox jumps over the lazy dog"
-    assert run("word_shuffle", text, "en", seed=0) == run("word_shuffle", text, "en", seed=0)
     assert run("ngram_shuffle", "a b c d e f", "en", seed=0) == "e f a b c d"
     assert run("word_shuffle", text, "en", seed=0) == "the quick fox brown jumps lazy over the dog"
     assert run("char_noise", "Grüße aus Zürich, sagte der Bär.", "de", severity=0.5) == (

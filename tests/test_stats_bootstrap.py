@@ -86,6 +86,26 @@ def test_bca_by_hand() -> None:
     assert low == pytest.approx(np.quantile(d, ndtr(z / (1 - a * z))))
 
 
+def test_bca_counts_replicates_tied_with_the_estimate_as_half_below() -> None:
+    from scipy.special import ndtr, ndtri
+
+    # 0, 1, 1, 1, 2 around an estimate of 1: one below, three tied, so the share
+    # below is (1 + 3/2) / 5 = 1/2, z0 = 0, and with a = 0 BCa is the percentile
+    # interval (counting the ties fully, 4/5, or not at all, 1/5, would shift it)
+    d = np.array([0.0, 1.0, 1.0, 1.0, 2.0])
+    assert bca_interval(d, 1.0, [-1.0, 0.0, 1.0], level=0.8) == pytest.approx(
+        percentile_interval(d, 0.8), rel=1e-12
+    )
+    # 0, 1, 1, 2, ..., 6 around 1: share (1 + 2/2) / 8 = 1/4, z0 = Phi^-1(1/4); with
+    # a = 0 the bounds are the quantiles at Phi(2 z0 -+ 1.2816) (level 0.8)
+    d = np.array([0.0, 1.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    z0, z = ndtri(1 / 4), ndtri(0.1)
+    want = np.quantile(d, [ndtr(2 * z0 + z), ndtr(2 * z0 - z)])
+    assert bca_interval(d, 1.0, [-1.0, 0.0, 1.0], level=0.8) == pytest.approx(
+        tuple(want), rel=1e-12
+    )
+
+
 def test_bootstrap_pvalue_by_hand() -> None:
     d = np.array([0.1, 0.2, 0.3, 0.5, 0.9])
     # shift: d - 0.3 = (-0.2, -0.1, 0, 0.2, 0.6); |.| >= 0.3: only 0.6 -> (1 + 1) / 6
@@ -98,6 +118,85 @@ def test_bootstrap_pvalue_by_hand() -> None:
     assert bootstrap_pvalue(d, 0.3, null="koehn") == pytest.approx(2 / 6)
     with pytest.raises(ValueError, match="null"):
         bootstrap_pvalue(d, 0.3, null="x")
+
+
+def test_bootstrap_pvalue_counts_exact_ties_as_extreme() -> None:
+    # Replicates in steps of 0.5 (exact in binary) around an estimate of 0.5.
+    d = np.array([0.0, 0.5, 1.0, 1.0, 1.5, 2.0])
+    # shift: d - 0.5 = (-0.5, 0, 0.5, 0.5, 1, 1.5). Two-sided |.| >= 0.5: -0.5, 0.5, 0.5,
+    # 1, 1.5 (three of them ties) -> (1 + 5) / 7; counting ties out would give 3/7
+    assert bootstrap_pvalue(d, 0.5) == 6 / 7
+    # "greater": d - 0.5 >= 0.5: 0.5, 0.5, 1, 1.5 -> 5/7; "less": <= 0.5: -0.5, 0, 0.5, 0.5
+    assert bootstrap_pvalue(d, 0.5, alternative="greater") == 5 / 7
+    assert bootstrap_pvalue(d, 0.5, alternative="less") == 5 / 7
+    # Koehn: d <= 0 holds for the tied 0.0 -> "greater" (1 + 1) / 7; d >= 0 for all six
+    # -> "less" 7/7; two-sided twice the smaller, 4/7
+    assert bootstrap_pvalue(d, 0.5, null="koehn", alternative="greater") == 2 / 7
+    assert bootstrap_pvalue(d, 0.5, null="koehn", alternative="less") == 1.0
+    assert bootstrap_pvalue(d, 0.5, null="koehn") == 4 / 7
+    # a negative estimate mirrors it: -d around -0.5
+    assert bootstrap_pvalue(-d, -0.5) == 6 / 7
+    assert bootstrap_pvalue(-d, -0.5, alternative="less") == 5 / 7
+    assert bootstrap_pvalue(-d, -0.5, null="koehn", alternative="less") == 2 / 7
+    # an estimate of exactly 0: every replicate is at least as far from 0 -> p = 1
+    # (the tie tolerance is 0 here, so only ">=" counts the ties)
+    e = np.array([-1.0, 0.0, 0.0, 2.0])
+    assert bootstrap_pvalue(e, 0.0) == 1.0
+    # "greater": d - 0 >= 0 for 0, 0, 2 -> (1 + 3) / 5; "less": -1, 0, 0 -> 4/5
+    assert bootstrap_pvalue(e, 0.0, alternative="greater") == 4 / 5
+    assert bootstrap_pvalue(e, 0.0, alternative="less") == 4 / 5
+
+
+def test_bootstrap_pvalue_ties_up_to_summation_order() -> None:
+    # 0.3 - 0.1 is 0.19999999999999998 in floating point, a tie with 2 * 0.1 by hand:
+    # shifted by 0.1 it must count as as extreme as 0.1.
+    d = np.array([0.3 - 0.1, 0.1, 0.15])
+    assert 0.3 - 0.1 - 0.1 < 0.1  # the tie is not exact in floating point
+    assert bootstrap_pvalue(d, 0.1) == 2 / 4
+    assert bootstrap_pvalue(d, 0.1, alternative="greater") == 2 / 4
+
+
+@pytest.mark.parametrize(
+    ("null", "alternative"),
+    [
+        ("shift", "two-sided"),
+        ("shift", "greater"),
+        ("shift", "less"),
+        ("koehn", "two-sided"),
+        ("koehn", "greater"),
+    ],
+)
+def test_paired_accuracy_pvalue_on_40_examples_counts_ties(null: str, alternative: str) -> None:
+    # A 40-example accuracy difference moves in steps of 1/40, so many replicates
+    # tie with the estimate's boundary. Count them again in whole examples.
+    rng = np.random.default_rng(21)
+    ka, kb = rng.random(40) < 0.65, rng.random(40) < 0.6
+    a = metric_statistic("accuracy", correct=ka)
+    b = metric_statistic("accuracy", correct=kb)
+    row = paired_bootstrap(a, b, B=2000, rng=3, null=null, alternative=alternative).iloc[0]
+    reps = paired_bootstrap_distribution(a, b, B=2000, rng=3)
+    wins = np.rint((reps[:, 0] - reps[:, 1]) * 40).astype(int)  # resampled a - b, in examples
+    observed = int(ka.sum()) - int(kb.sum())
+    assert observed != 0
+    if null == "shift":
+        centred = wins - observed
+        extreme = {
+            "two-sided": np.abs(centred) >= abs(observed),
+            "greater": centred >= observed,
+            "less": centred <= observed,
+        }[alternative]
+        ties = {
+            "two-sided": np.abs(centred) == abs(observed),
+            "greater": centred == observed,
+            "less": centred == observed,
+        }[alternative]
+        want = (1 + extreme.sum()) / 2001
+    else:
+        le, ge = (1 + (wins <= 0).sum()) / 2001, (1 + (wins >= 0).sum()) / 2001
+        ties = wins == 0
+        want = le if alternative == "greater" else min(1.0, 2 * min(le, ge))
+    assert ties.sum() > 20  # the case exercises the tie rule
+    assert row.p_value == pytest.approx(want, rel=1e-12)
 
 
 def test_bootstrap_ci_table_and_reproducibility() -> None:
@@ -186,6 +285,74 @@ def test_paired_bootstrap_aligns_by_example_id() -> None:
     )
 
 
+# Ids whose text order ("ex-1" < "ex-10" < "ex-2") is neither run's row order.
+HAND_A_IDS = ["ex-10", "ex-9", "ex-2", "ex-1", "ex-11", "ex-3"]
+HAND_B_IDS = ["ex-3", "ex-1", "ex-11", "ex-10", "ex-2", "ex-9"]
+
+
+def test_align_pair_follows_a_pairing_done_by_hand() -> None:
+    a_scores = [10.0, 9.0, 2.0, 1.0, 11.0, 3.0]  # each score names its example
+    b_scores = [300.0, 100.0, 1100.0, 1000.0, 200.0, 900.0]  # 100 x the example number
+    a = mean_statistic(a_scores, example_ids=HAND_A_IDS)
+    b = mean_statistic(b_scores, example_ids=HAND_B_IDS)
+    a2, b2, order_a = align_pair(a, b)
+    # by hand: b's row for a's "ex-10" is its 4th (1000), for "ex-9" its 6th (900), ...
+    np.testing.assert_array_equal(a2.contributions[:, 0], a_scores)
+    np.testing.assert_array_equal(
+        b2.contributions[:, 0], [1000.0, 900.0, 200.0, 100.0, 1100.0, 300.0]
+    )
+    np.testing.assert_array_equal(b2.example_ids, HAND_A_IDS)
+    np.testing.assert_array_equal(order_a, np.arange(6))
+
+
+def _shuffled_pair(n: int = 120) -> tuple[np.ndarray, ...]:
+    """Two runs over ``ex-0..ex-{n-1}``, each in its own random row order."""
+    rng = np.random.default_rng(11)
+    ids = np.array([f"ex-{i}" for i in range(n)])
+    conf_by_id, correct_a_by_id = rng.uniform(0.34, 1, n), rng.random(n) < 0.7
+    correct_b_by_id = rng.random(n) < 0.5
+    rows_a, rows_b = rng.permutation(n), rng.permutation(n)
+    return ids, conf_by_id, correct_a_by_id, correct_b_by_id, rows_a, rows_b
+
+
+@pytest.mark.parametrize("method", ["percentile", "bca"])
+def test_paired_bootstrap_pairs_shuffled_runs_as_by_hand(method: str) -> None:
+    ids, conf, ka, kb, rows_a, rows_b = _shuffled_pair()
+    a = calibration_statistic(conf[rows_a], ka[rows_a], example_ids=ids[rows_a])
+    b = calibration_statistic(conf[rows_b] ** 2, kb[rows_b], example_ids=ids[rows_b])
+    # by hand: a dict from id to b's row, looked up in a's row order, no ids left
+    b_row = {example: row for row, example in enumerate(ids[rows_b])}
+    take = np.array([b_row[example] for example in ids[rows_a]])
+    hand_a = calibration_statistic(conf[rows_a], ka[rows_a])
+    hand_b = calibration_statistic((conf[rows_b] ** 2)[take], kb[rows_b][take])
+    got = paired_bootstrap(a, b, B=300, rng=6, method=method).iloc[0]
+    want = paired_bootstrap(hand_a, hand_b, B=300, rng=6, method=method).iloc[0]
+    assert (got.estimate, got.ci_low, got.ci_high, got.p_value) == pytest.approx(
+        (want.estimate, want.ci_low, want.ci_high, want.p_value), rel=1e-12
+    )
+    np.testing.assert_allclose(
+        paired_bootstrap_distribution(a, b, B=300, rng=6),
+        paired_bootstrap_distribution(hand_a, hand_b, B=300, rng=6),
+        rtol=1e-12,
+    )
+
+
+def test_paired_groups_pair_shuffled_runs_as_by_hand() -> None:
+    ids, _conf, ka, kb, rows_a, rows_b = _shuffled_pair()
+    groups_by_id = np.arange(ids.size) // 4  # four variants per source example
+    a = mean_statistic(ka[rows_a].astype(float), example_ids=ids[rows_a])
+    b = mean_statistic(kb[rows_b].astype(float), example_ids=ids[rows_b])
+    b_row = {example: row for row, example in enumerate(ids[rows_b])}
+    take = np.array([b_row[example] for example in ids[rows_a]])
+    hand_b = mean_statistic(kb[rows_b][take].astype(float))
+    groups = groups_by_id[rows_a]
+    got = paired_bootstrap_distribution(a, b, B=300, rng=2, groups=groups)
+    want = paired_bootstrap_distribution(
+        mean_statistic(ka[rows_a].astype(float)), hand_b, B=300, rng=2, groups=groups
+    )
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
 def test_paired_inputs_with_different_ids_are_a_clear_error() -> None:
     ids, _ca, ka, _cb, kb = _pair(n=20)
     a = mean_statistic(ka, example_ids=ids)
@@ -244,11 +411,26 @@ def test_paired_groups_follow_the_alignment() -> None:
         paired_bootstrap(a, b, B=10, rng=0, groups=groups[:10])
 
 
-def test_progress_bar_runs(capsys: pytest.CaptureFixture[str]) -> None:
+def test_progress_bar_counts_every_resample(monkeypatch: pytest.MonkeyPatch) -> None:
+    from xcal.stats import _progress, bootstrap
+
+    bars: list[_progress.ChunkProgress] = []
+
+    class Recorded(_progress.ChunkProgress):
+        def __enter__(self) -> _progress.ChunkProgress:
+            bars.append(self)
+            return super().__enter__()
+
+    monkeypatch.setattr(bootstrap, "ChunkProgress", Recorded)
     s = mean_statistic(np.arange(50.0))
-    quiet = bootstrap_distribution(s, B=200, rng=0, progress=False)
-    shown = bootstrap_distribution(s, B=200, rng=0, progress=True)
-    np.testing.assert_array_equal(quiet, shown)
+    quiet = bootstrap_distribution(s, B=200, rng=0, progress=False, max_memory=50 * 8 * 60)
+    shown = bootstrap_distribution(s, B=200, rng=0, progress=True, max_memory=50 * 8 * 60)
+    np.testing.assert_array_equal(quiet, shown)  # the bar does not touch the draws
+    off, on = bars
+    assert off._bar is None and off.done == 200
+    # several chunks (max_memory), all counted, and the bar shown reached the total
+    assert on._bar is not None and on.done == 200 and on.description == "bootstrap"
+    assert on._bar.tasks[0].completed == 200 and on._bar.tasks[0].total == 200
 
 
 def test_argument_errors() -> None:

@@ -69,6 +69,28 @@ def test_permutation_test_table_is_the_composition() -> None:
     assert np.isnan(row.ci_low) and np.isnan(row.p_adjusted)
 
 
+def test_permutation_test_pairs_shuffled_runs_as_by_hand() -> None:
+    # Both runs in their own row order, ids whose text order ("ex-1" < "ex-10" <
+    # "ex-2") is neither: the swaps must exchange the same example's predictions.
+    rng = np.random.default_rng(5)
+    n = 90
+    ids = np.array([f"ex-{i}" for i in range(n)])
+    conf, ka, kb = rng.uniform(0.4, 1, n), rng.random(n) < 0.8, rng.random(n) < 0.5
+    rows_a, rows_b = rng.permutation(n), rng.permutation(n)
+    a = calibration_statistic(conf[rows_a], ka[rows_a], example_ids=ids[rows_a])
+    b = calibration_statistic(conf[rows_b] ** 3, kb[rows_b], example_ids=ids[rows_b])
+    b_row = {example: row for row, example in enumerate(ids[rows_b])}
+    take = np.array([b_row[example] for example in ids[rows_a]])
+    hand_a = calibration_statistic(conf[rows_a], ka[rows_a])
+    hand_b = calibration_statistic((conf[rows_b] ** 3)[take], kb[rows_b][take])
+    np.testing.assert_allclose(
+        swap_distribution(a, b, n_permutations=300, rng=4),
+        swap_distribution(hand_a, hand_b, n_permutations=300, rng=4),
+        rtol=1e-12,
+        atol=1e-15,
+    )
+
+
 @pytest.mark.parametrize("binning", ["width", "mass"])
 def test_swapped_ece_is_recomputed_from_scratch(binning: Any) -> None:
     # Each null value is ECE(a') - ECE(b') with a' taking b's (confidence, correct)
