@@ -21,6 +21,18 @@ def _split_csv(values: list[str] | None) -> list[str]:
     return out
 
 
+def _batch_tokens(flag: str | None, configured: Any) -> Any:
+    """``--batch-tokens`` (a number or ``auto``) over the config file's value."""
+    if flag is None:
+        return configured
+    if flag.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(flag)
+    except ValueError:
+        raise ValueError(f"--batch-tokens must be an integer or 'auto', got {flag!r}") from None
+
+
 def infer(
     model: Annotated[
         list[str] | None,
@@ -79,7 +91,11 @@ def infer(
         str | None, typer.Option(help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps.")
     ] = None,
     batch_tokens: Annotated[
-        int | None, typer.Option(help="Padded tokens per batch (bounds memory). Default 16384.")
+        str | None,
+        typer.Option(
+            help="Padded tokens per batch (bounds memory), or auto (sized from free GPU memory; "
+            "16384 on a CPU). Default 16384."
+        ),
     ] = None,
     limit: Annotated[
         int | None, typer.Option(help="Only the first N examples of every cell.")
@@ -187,7 +203,7 @@ def infer(
         if not isinstance(qa_settings, dict):
             fail("config 'qa' must be a table of QA settings")
         options = RunOptions(
-            batch_tokens=batch_tokens or settings.get("batch_tokens", 16384),
+            batch_tokens=_batch_tokens(batch_tokens, settings.get("batch_tokens", 16384)),
             device=device or settings.get("device", "auto"),
             dtype=dtype or settings.get("dtype", "auto"),
             limit=limit if limit is not None else settings.get("limit"),
