@@ -451,3 +451,29 @@ def test_concurrent_cells_write_the_same_runs_and_report_in_order(
     assert reports[2] == reports[1] == [(lang, 30.0) for lang in ("de", "fr", "sw", "zh")]
     for a, b in zip(logits[2], logits[1], strict=True):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind", ["bert", "gpt2", "llama"])
+def test_backend_encoding_equals_transformers(
+    tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The direct Rust ``encode_batch`` path gives transformers' ids, types and truncation."""
+    import xcal.infer.engine as engine
+    from xcal.models.tiny import make_tiny_model
+
+    path = make_tiny_model(tmp_path / kind, kind)  # type: ignore[arg-type]
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    assert engine._backend_encoder(tok, TEXTS, SECOND, 41, True) is not None  # the fast path
+    got = {}
+    for fast in (True, False):
+        if not fast:
+            monkeypatch.setattr(engine, "_backend_encoder", lambda *a, **k: None)
+        got[fast] = [
+            encode(tok, TEXTS, SECOND, max_length=40, token_types=True),
+            encode(tok, TEXTS, None, max_length=12, token_types=False),
+        ]
+    for a, b in zip(got[True], got[False], strict=True):
+        assert a.input_ids == b.input_ids and a.token_type_ids == b.token_type_ids
+        assert np.array_equal(a.truncated, b.truncated) and a.truncated.any()

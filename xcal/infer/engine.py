@@ -77,7 +77,12 @@ def encode(
             )
         )
 
-    enc = run(first, second, max_length + 1)
+    fast = _backend_encoder(tokenizer, first, second, max_length + 1, token_types)
+    enc = (
+        fast(first, second, max_length + 1)
+        if fast is not None
+        else run(first, second, max_length + 1)
+    )
     ids: list[list[int]] = enc["input_ids"]
     types: list[list[int]] | None = enc.get("token_type_ids") if token_types else None
     over = [i for i, x in enumerate(ids) if len(x) > max_length]
@@ -126,6 +131,71 @@ class TokenBudget:
     def shrink(self, failed: int) -> None:
         """Halve the budget below a batch of ``failed`` padded tokens that did not fit."""
         self.tokens = max(1, min(self.tokens, int(failed) // 2))
+
+
+Batch = Callable[[Sequence[str], Sequence[str] | None, int], dict[str, Any]]
+
+
+def _backend_encoder(
+    tokenizer: Any,
+    first: Sequence[str],
+    second: Sequence[str] | None,
+    limit: int,
+    token_types: bool,
+) -> Batch | None:
+    """The Rust tokenizer's ``encode_batch`` without transformers' per-input Python wrapping.
+
+    transformers turns every encoding into a dict of lists (ids, masks,
+    offsets...) while holding the GIL, which on a GPU starves the thread
+    that feeds the device. This calls the backend directly with the
+    truncation transformers would set and reads only ids (and token types).
+    It is used only if it gives exactly transformers' output on a sample of
+    the inputs (the shortest, the longest and the first few); else None.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or not getattr(tokenizer, "is_fast", False):
+        return None
+
+    def batch(a: Sequence[str], b: Sequence[str] | None, max_length: int) -> dict[str, Any]:
+        backend.enable_truncation(
+            max_length, stride=0, strategy="longest_first", direction=tokenizer.truncation_side
+        )
+        if backend.padding is not None:
+            backend.no_padding()
+        split = bool(getattr(tokenizer, "split_special_tokens", False))
+        if backend.encode_special_tokens != split:
+            backend.encode_special_tokens = split
+        inputs: list[Any] = list(zip(a, b, strict=True)) if b is not None else list(a)
+        encodings = backend.encode_batch(inputs, add_special_tokens=True)
+        out: dict[str, Any] = {"input_ids": [e.ids for e in encodings]}
+        if token_types:
+            out["token_type_ids"] = [e.type_ids for e in encodings]
+        return out
+
+    by_length = sorted(
+        range(len(first)), key=lambda i: len(first[i]) + len(second[i] if second else "")
+    )
+    sample = sorted({*range(min(8, len(first))), *by_length[:4], *by_length[-4:]})
+    a = [first[i] for i in sample]
+    b = [second[i] for i in sample] if second is not None else None
+    try:
+        mine = batch(a, b, limit)
+    except Exception:  # an input the backend cannot take directly: use transformers
+        return None
+    ref = dict(
+        tokenizer(
+            a,
+            b,
+            truncation=True,
+            max_length=limit,
+            padding=False,
+            return_token_type_ids=token_types,
+        )
+    )
+    same = mine["input_ids"] == ref["input_ids"] and (
+        not token_types or mine["token_type_ids"] == ref.get("token_type_ids")
+    )
+    return batch if same else None
 
 
 def uses_token_types(model: Any) -> bool:

@@ -19,9 +19,11 @@ Order of work, chosen so that a job fails fast and restarts cheaply:
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import gc
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -623,12 +625,22 @@ def _run_group(
     workers = cell_workers(device)
     ordered = _InOrder(reporter, [c for c, _, _ in group])
     write_lock = threading.Lock()
+    # A fast tokenizer keeps its truncation settings in its Rust object, so
+    # threads tokenising at once each need their own copy.
+    local = threading.local()
+
+    def own_info() -> ModelInfo:
+        if workers == 1:
+            return info
+        if not hasattr(local, "info"):
+            local.info = dataclasses.replace(info, tokenizer=copy.deepcopy(info.tokenizer))
+        return local.info
 
     def run_one(item: tuple[Cell, Plan, Any]) -> CellResult:
         cell, plan, manifest = item
         return _run_cell(
             model,
-            info,
+            own_info(),
             plan,
             cell,
             inputs[cell],
@@ -644,8 +656,16 @@ def _run_group(
 
     if workers == 1:
         return [run_one(item) for item in group]
-    with ThreadPoolExecutor(workers, thread_name_prefix="xcal-cell") as pool:
-        return list(pool.map(run_one, group))
+    # The thread feeding the device gives up the GIL in every torch call; with
+    # the default 5 ms switch interval it can wait that long to get it back
+    # from a thread padding or tokenising, leaving the device idle.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, 0.0005))
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="xcal-cell") as pool:
+            return list(pool.map(run_one, group))
+    finally:
+        sys.setswitchinterval(interval)
 
 
 def cell_workers(device: str) -> int:
