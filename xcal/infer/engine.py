@@ -9,7 +9,6 @@ numpy arrays whatever dtype the model ran in.
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -306,18 +305,13 @@ def run_batches(
             batch, t, slice(start + half, stop)
         )
 
-    # One thread at a time launches work on a GPU: two threads doing so hand the
-    # GIL to each other at every torch call, which costs more than the forward.
-    lock = _device_lock(device) if on_cuda else contextlib.nullcontext()
     with torch.inference_mode(), _ahead(prepare, batches, depth) as host_batches:
         for batch in host_batches:
-            with lock:
-                t = tuple(
-                    x.to(device, non_blocking=on_cuda) if x is not None else None
-                    for x in (batch.ids, batch.mask, batch.types)
-                )
-                pieces = run_rows(batch, t, slice(None))
-            for piece in pieces:
+            t = tuple(
+                x.to(device, non_blocking=on_cuda) if x is not None else None
+                for x in (batch.ids, batch.mask, batch.types)
+            )
+            for piece in run_rows(batch, t, slice(None)):
                 if not collected:
                     collected = [[] for _ in piece]
                 for store, p in zip(collected, piece, strict=True):
@@ -327,18 +321,7 @@ def run_batches(
             if progress is not None:
                 idx = batch.idx
                 progress(float(weights[idx].sum()) if weights is not None else float(len(idx)))
-        with lock:
-            return _gather(collected, np.concatenate(order), n, int(lengths.max()), per_token)
-
-
-_DEVICE_LOCKS: dict[str, threading.Lock] = {}
-_LOCKS_LOCK = threading.Lock()
-
-
-def _device_lock(device: str) -> threading.Lock:
-    """The lock that threads of this process hold while they launch work on ``device``."""
-    with _LOCKS_LOCK:
-        return _DEVICE_LOCKS.setdefault(str(device), threading.Lock())
+        return _gather(collected, np.concatenate(order), n, int(lengths.max()), per_token)
 
 
 def _gather(
