@@ -278,7 +278,6 @@ def run_batches(
 
     collected: list[list[Any]] = []
     order: list[np.ndarray] = []
-    widths: list[int] = []
 
     def run_rows(batch: _HostBatch, t: tuple[Any, ...], rows: slice) -> list[Any]:
         """Forward rows of a batch on the device, halving them when memory runs out."""
@@ -316,7 +315,6 @@ def run_batches(
                     collected = [[] for _ in piece]
                 for store, p in zip(collected, piece, strict=True):
                     store.append(p)
-                widths.append(int(piece[0].shape[1]) if piece[0].dim() > 1 else 0)
             order.append(batch.idx)
             if progress is not None:
                 idx = batch.idx
