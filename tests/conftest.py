@@ -22,3 +22,17 @@ def xtreme_dir() -> Path:
     if os.environ.get("XCAL_DATA_DIR"):
         return data_dir()
     return data_dir(PROJECT_ROOT.parent / "shared" / "data" / "xtreme")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip tests marked ``gpu`` where CUDA is not available (torch is imported only then)."""
+    gpu = [item for item in items if item.get_closest_marker("gpu") is not None]
+    if not gpu:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in gpu:
+        item.add_marker(skip)

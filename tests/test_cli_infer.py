@@ -203,3 +203,13 @@ def test_kill_9_and_restart_gives_the_uninterrupted_result(
         got, want = s.load_classification(run_id), ref.load_classification(run_id)
         assert list(got.example_ids) == list(want.example_ids)
         np.testing.assert_array_equal(got.logits, want.logits)
+
+
+def test_batch_tokens_auto_and_bad_values(tiny_cls: str, xtreme_dir: Path, tmp_path: Path) -> None:
+    base = ["--model", tiny_cls, "--task", "xnli", "--languages", "de", "--store",
+            str(tmp_path / "store"), "--data-dir", str(xtreme_dir), "--limit", "4",
+            "--device", "cpu"]  # fmt: skip
+    code, out = _invoke(*base, "--batch-tokens", "auto", "--quiet")
+    assert code == 0, out
+    code, out = _invoke(*base, "--batch-tokens", "lots")
+    assert code == 2 and "--batch-tokens: expected an integer >= 16 or 'auto', got 'lots'" in out

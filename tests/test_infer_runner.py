@@ -71,7 +71,8 @@ def no_loading(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _run(grid: Grid, store: Path, data: Path, **options: Any) -> list[Any]:
-    opts = RunOptions(**{"limit": 12, "batch_tokens": 2048, **options})
+    # CPU unless a test asks otherwise, so manifests and numbers match on a GPU machine too.
+    opts = RunOptions(**{"limit": 12, "batch_tokens": 2048, "device": "cpu", **options})
     return run_grid(grid, store, data_dir=data, options=opts)
 
 
@@ -227,7 +228,13 @@ def test_shards_partition_the_grid(tiny: dict[str, str], xtreme_dir: Path, tmp_p
     # N jobs writing into one store cover the grid exactly once.
     store = tmp_path / "store"
     for i in range(3):
-        run_grid(grid, store, data_dir=xtreme_dir, options=RunOptions(limit=6), shard=(i, 3))
+        run_grid(
+            grid,
+            store,
+            data_dir=xtreme_dir,
+            options=RunOptions(limit=6, device="cpu"),
+            shard=(i, 3),
+        )
     assert len(open_store(store).runs()) == 10
     assert {r.status for r in _run(grid, store, xtreme_dir, limit=6)} == {"skipped"}
 

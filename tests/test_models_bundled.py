@@ -272,7 +272,9 @@ def test_heads_load_random_and_say_so(bundled_dir: Path, caplog) -> None:
     import torch
 
     caplog.set_level("WARNING", logger="xcal.models.loading")
-    clf = load_model_and_tokenizer(BUNDLED_MODEL, task_kind="classification", num_labels=3)
+    clf = load_model_and_tokenizer(
+        BUNDLED_MODEL, task_kind="classification", num_labels=3, device="cpu"
+    )
     assert type(clf.model).__name__ == "BertForSequenceClassification"
     assert "classifier.weight" in clf.new_parameters
     assert any("newly initialised with random values" in r.message for r in caplog.records)
@@ -282,7 +284,7 @@ def test_heads_load_random_and_say_so(bundled_dir: Path, caplog) -> None:
     with torch.inference_mode():
         assert clf.model(**enc).logits.shape == (1, 3)
 
-    qa = load_model_and_tokenizer(BUNDLED_MODEL, task_kind="qa")
+    qa = load_model_and_tokenizer(BUNDLED_MODEL, task_kind="qa", device="cpu")
     assert type(qa.model).__name__ == "BertForQuestionAnswering"
     assert set(qa.new_parameters) == {"qa_outputs.weight", "qa_outputs.bias"}
     enc = qa.tokenizer("Wer bellt?", "Der Hund bellt.", return_tensors="pt")

@@ -31,13 +31,13 @@ TEXTS = [
 @pytest.fixture(scope="module")
 def encoder(tmp_path_factory):
     path = make_tiny_model(tmp_path_factory.mktemp("emb") / "bert", "bert")
-    return load_model_and_tokenizer(path, task_kind="retrieval")
+    return load_model_and_tokenizer(path, task_kind="retrieval", device="cpu")
 
 
 @pytest.fixture(scope="module")
 def decoder(tmp_path_factory):
     path = make_tiny_model(tmp_path_factory.mktemp("emb") / "gpt2", "gpt2")
-    return load_model_and_tokenizer(path, task_kind="retrieval")
+    return load_model_and_tokenizer(path, task_kind="retrieval", device="cpu")
 
 
 @settings(max_examples=200, deadline=None)
@@ -119,7 +119,9 @@ def test_empty_and_bad_input(encoder) -> None:
 
 
 def test_a_model_loaded_with_a_head_embeds_with_its_encoder(encoder) -> None:
-    with_head = load_model_and_tokenizer(encoder.path, task_kind="classification", num_labels=3)
+    with_head = load_model_and_tokenizer(
+        encoder.path, task_kind="classification", num_labels=3, device="cpu"
+    )
     np.testing.assert_array_equal(embed_texts(TEXTS, with_head), embed_texts(TEXTS, encoder))
 
 

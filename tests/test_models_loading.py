@@ -66,10 +66,12 @@ def test_task_kinds_pick_the_auto_class(tiny, kind, task_kind, cls_name) -> None
     import torch
 
     num_labels = 3 if task_kind == "classification" else None
-    loaded = load_model_and_tokenizer(tiny[kind], task_kind=task_kind, num_labels=num_labels)
+    loaded = load_model_and_tokenizer(
+        tiny[kind], task_kind=task_kind, num_labels=num_labels, device="cpu"
+    )
     assert type(loaded.model).__name__ == cls_name
     assert loaded.architecture == ("encoder-only" if kind == "bert" else "decoder-only")
-    assert loaded.device == choose_device("auto")
+    assert loaded.device == "cpu"
     assert loaded.dtype == "float32" and loaded.weights_format == "safetensors"
     assert not loaded.model.training
     assert loaded.max_length == 512
@@ -95,7 +97,9 @@ def test_decoder_classification_uses_last_real_token_under_padding(tiny, kind) -
     """A padded batch gives each text the logits it gets alone (pad token set by the loader)."""
     import torch
 
-    loaded = load_model_and_tokenizer(tiny[kind], task_kind="classification", num_labels=3)
+    loaded = load_model_and_tokenizer(
+        tiny[kind], task_kind="classification", num_labels=3, device="cpu"
+    )
     tok = loaded.tokenizer
     assert tok.pad_token is not None and loaded.model.config.pad_token_id == tok.pad_token_id
     texts = ["short", "a much longer input that needs no padding at all"]
@@ -145,7 +149,7 @@ def test_fresh_heads_are_seeded_and_leave_the_global_rng_alone(tiny) -> None:
 
     def head(seed: int) -> torch.Tensor:
         loaded = load_model_and_tokenizer(
-            tiny["bert"], task_kind="classification", num_labels=3, seed=seed
+            tiny["bert"], task_kind="classification", num_labels=3, seed=seed, device="cpu"
         )
         return loaded.model.classifier.weight.detach().clone()
 
@@ -159,6 +163,14 @@ def test_fresh_heads_are_seeded_and_leave_the_global_rng_alone(tiny) -> None:
 
 
 # ---------------------------------------------------------------- devices, dtypes, hashes
+
+
+def test_default_device_is_the_auto_choice(tiny) -> None:
+    loaded = load_model_and_tokenizer(tiny["bert"], task_kind="retrieval")
+    assert loaded.device == choose_device("auto")
+    assert {p.device.type for p in loaded.model.parameters()} == {
+        __import__("torch").device(loaded.device).type
+    }
 
 
 def test_choose_device() -> None:
@@ -191,7 +203,9 @@ def test_dtypes(tiny) -> None:
     ]
     with pytest.raises(ModelLoadError, match="unknown dtype 'int4'"):
         resolve_dtype("int4")
-    loaded = load_model_and_tokenizer(tiny["bert"], task_kind="retrieval", dtype="bf16")
+    loaded = load_model_and_tokenizer(
+        tiny["bert"], task_kind="retrieval", dtype="bf16", device="cpu"
+    )
     assert loaded.dtype == "bfloat16"
     assert {p.dtype for p in loaded.model.parameters()} == {torch.bfloat16}
 
@@ -350,7 +364,7 @@ def test_plain_pickle_weights_load_with_weights_only(tiny, tmp_path: Path) -> No
     state = load_file(ckpt / "model.safetensors")
     (ckpt / "model.safetensors").unlink()
     torch.save(state, ckpt / "pytorch_model.bin")
-    loaded = load_model_and_tokenizer(ckpt, task_kind="retrieval")
+    loaded = load_model_and_tokenizer(ckpt, task_kind="retrieval", device="cpu")
     assert loaded.weights_format == "pickle (weights_only)"
     torch.testing.assert_close(
         loaded.model.embeddings.word_embeddings.weight, state["embeddings.word_embeddings.weight"]

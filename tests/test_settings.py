@@ -67,7 +67,7 @@ def test_model_table_types(table: dict, key: str, expected: str) -> None:
     [
         ({"data_dir": 5}, "data_dir", "a string"),
         ({"store": 1.5}, "store", "a string"),
-        ({"batch_tokens": 0}, "batch_tokens", "a value >= 16"),
+        ({"batch_tokens": 0}, "batch_tokens", "an integer >= 16 or 'auto'"),
         ({"batch_tokens": "4096"}, "batch_tokens", "an integer"),
         ({"limit": True}, "limit", "an integer"),
         ({"overwrite": "false"}, "overwrite", "a boolean"),
@@ -156,7 +156,11 @@ def test_cli_top_level_date_and_number(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("option", "value", "expected"),
     [
-        ("--batch-tokens", "0", "option --batch-tokens: expected a value >= 16, got 0"),
+        (
+            "--batch-tokens",
+            "0",
+            "option --batch-tokens: expected an integer >= 16 or 'auto', got 0",
+        ),
         ("--top-k", "0", "option --top-k: expected a value >= 1, got 0"),
         ("--limit", "0", "option --limit: expected a value >= 1, got 0"),
         ("--max-length", "2", "option --max-length: expected a value >= 8, got 2"),

@@ -30,7 +30,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -41,7 +48,16 @@ PositiveInt = Annotated[int, Field(ge=1, le=INT64_MAX)]
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 MaxLength = Annotated[int, Field(ge=8, le=1_000_000)]
 # Padded tokens per batch: at least one short input, at most what an index can address.
-BatchTokens = Annotated[int, Field(ge=16, le=2**31 - 1)]
+
+
+def _check_batch_tokens(value: int | str) -> int | str:
+    if value == "auto" or (isinstance(value, int) and 16 <= value <= 2**31 - 1):
+        return value
+    raise ValueError("an integer >= 16 or 'auto'")
+
+
+# Padded tokens per batch, or "auto": sized from free GPU memory (xcal.infer.memory).
+BatchTokens = Annotated[int | str, AfterValidator(_check_batch_tokens)]
 Severity = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 
 DTYPE_NAMES: tuple[str, ...] = (

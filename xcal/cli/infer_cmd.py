@@ -21,6 +21,16 @@ def _split_csv(values: list[str] | None) -> list[str]:
     return out
 
 
+def _batch_tokens(flag: str | None) -> int | str | None:
+    """``--batch-tokens`` as the schema types it: ``auto``, a number, or the text as given."""
+    if flag is None or flag.strip().lower() == "auto":
+        return None if flag is None else "auto"
+    try:
+        return int(flag)
+    except ValueError:
+        return flag  # the schema names the option and what it expects
+
+
 def infer(
     model: Annotated[
         list[str] | None,
@@ -82,7 +92,11 @@ def infer(
         str | None, typer.Option(help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps.")
     ] = None,
     batch_tokens: Annotated[
-        int | None, typer.Option(help="Padded tokens per batch (bounds memory). Default 16384.")
+        str | None,
+        typer.Option(
+            help="Padded tokens per batch (bounds memory), or auto (sized from free GPU memory; "
+            "16384 on a CPU). Default 16384."
+        ),
     ] = None,
     limit: Annotated[
         int | None, typer.Option(help="Only the first N examples of every cell.")
@@ -170,7 +184,7 @@ def infer(
             data["split"] = split
         # Options are checked against the same typed schema as the config file.
         cli_options = {
-            "batch_tokens": batch_tokens, "device": device, "dtype": dtype, "limit": limit,
+            "batch_tokens": _batch_tokens(batch_tokens), "device": device, "dtype": dtype, "limit": limit,
             "top_k": top_k, "threads": threads,
         }  # fmt: skip
         cli_options = {k: v for k, v in cli_options.items() if v is not None}

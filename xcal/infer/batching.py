@@ -11,6 +11,7 @@ Pure numpy; the runner turns the padded arrays into tensors.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -101,12 +102,13 @@ def pad_sequences(
     """
     if not sequences:
         raise ValueError("cannot pad an empty batch")
-    width = max(len(s) for s in sequences)
+    lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
     m = max(int(pad_to_multiple_of), 1)
-    width = -(-width // m) * m
+    width = -(-int(lengths.max()) // m) * m
     out: np.ndarray = np.full((len(sequences), width), pad_value, dtype=dtype)
-    mask = np.zeros((len(sequences), width), dtype=np.int64)
-    for i, seq in enumerate(sequences):
-        out[i, : len(seq)] = seq
-        mask[i, : len(seq)] = 1
-    return out, mask
+    real = np.arange(width) < lengths[:, None]
+    # Row-major boolean assignment fills each row's first len(seq) cells in order.
+    out[real] = np.fromiter(
+        itertools.chain.from_iterable(sequences), dtype=dtype, count=int(lengths.sum())
+    )
+    return out, real.astype(np.int64)

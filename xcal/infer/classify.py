@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from xcal.infer.batching import pad_sequences, token_budget_batches
-from xcal.infer.engine import Progress, encode, run_batches, uses_token_types
+from xcal.infer.engine import Progress, TokenBudget, encode, run_batches, uses_token_types
 
 
 def _model_kwargs(mask: Any, types: Any) -> dict[str, Any]:
@@ -49,7 +49,7 @@ def classify(
     second: Sequence[str] | None,
     *,
     max_length: int,
-    batch_tokens: int,
+    batch_tokens: int | TokenBudget,
     device: str,
     decoder: bool = False,
     label_order: Sequence[int] | None = None,
@@ -88,7 +88,7 @@ def multiple_choice(
     options: Sequence[Sequence[tuple[str, str]]],
     *,
     max_length: int,
-    batch_tokens: int,
+    batch_tokens: int | TokenBudget,
     device: str,
     progress: Progress | None = None,
 ) -> tuple[np.ndarray, int]:
@@ -121,7 +121,8 @@ def multiple_choice(
 
     pad_id = int(tokenizer.pad_token_id)
     out = np.zeros((n, k), dtype=np.float32)
-    batches = token_budget_batches(sizes, batch_tokens)
+    tokens = batch_tokens.tokens if isinstance(batch_tokens, TokenBudget) else batch_tokens
+    batches = token_budget_batches(sizes, tokens)
     with torch.inference_mode():
         for idx in batches:
             seqs = [per_option[i][j] for i in idx for j in range(k)]

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from xcal.infer.engine import Encoded, Progress, run_batches
+from xcal.infer.engine import Encoded, Progress, TokenBudget, run_batches
 
 
 def _prefix_id(tokenizer: Any) -> int | None:
@@ -115,7 +115,7 @@ def score_requests(
     requests: Sequence[tuple[str, str]],
     *,
     max_length: int,
-    batch_tokens: int,
+    batch_tokens: int | TokenBudget,
     device: str,
     head_route: bool = True,
     progress: Progress | None = None,

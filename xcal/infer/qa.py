@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from xcal.infer.engine import Encoded, Progress, run_batches, uses_token_types
+from xcal.infer.engine import Encoded, Progress, TokenBudget, run_batches, uses_token_types
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,39 @@ def make_windows(
         token_type_ids=enc.get("token_type_ids") if token_types else None,
         truncated=np.zeros(len(enc["input_ids"]), dtype=bool),
     )
+    _check_coverage(tokenizer, contexts, mapping, offsets, masks)
     return Windows(encoded, mapping, offsets, masks, n_trunc)
+
+
+def _check_coverage(
+    tokenizer: Any,
+    contexts: Sequence[str],
+    mapping: np.ndarray,
+    offsets: list[list[tuple[int, int]]],
+    masks: list[np.ndarray],
+) -> None:
+    """Raise if the windows of a question stop before the end of its context.
+
+    tokenizers 0.23.1 and 0.23.2 return a single overflowing window for
+    pairs truncated ``only_second``, silently dropping the rest of a long
+    context; answers there would be missing from the n-best lists.
+    """
+    ends = np.full(len(contexts), -1, dtype=np.int64)
+    for w, q in enumerate(mapping):
+        ctx = np.flatnonzero(masks[w])
+        if ctx.size:
+            ends[q] = max(ends[q], offsets[w][ctx[-1]][1])
+    alone = tokenizer(list(contexts), add_special_tokens=False, return_offsets_mapping=True)
+    for q, offs in enumerate(alone["offset_mapping"]):
+        if offs and ends[q] < offs[-1][1]:
+            import tokenizers
+
+            raise RuntimeError(
+                f"the tokenizer's document-stride windows of context {q} end at character "
+                f"{ends[q]} of {offs[-1][1]}: the rest of the context would be lost. This is "
+                f"a bug of tokenizers {tokenizers.__version__} (seen in 0.23.1 and 0.23.2); "
+                "install tokenizers>=0.23.3"
+            )
 
 
 def best_spans(
@@ -154,7 +186,7 @@ def answer_questions(
     contexts: Sequence[str],
     *,
     settings: QASettings,
-    batch_tokens: int,
+    batch_tokens: int | TokenBudget,
     device: str,
     progress: Progress | None = None,
 ) -> tuple[list[list[dict[str, Any]]], int]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from xcal.infer.engine import Progress, encode, run_batches, uses_token_types
+from xcal.infer.engine import Progress, TokenBudget, encode, run_batches, uses_token_types
 
 
 def pool(hidden: Any, mask: Any, pooling: str) -> Any:
@@ -42,7 +42,7 @@ def embed(
     pooling: str,
     prefix: str = "",
     max_length: int,
-    batch_tokens: int,
+    batch_tokens: int | TokenBudget,
     device: str,
     progress: Progress | None = None,
 ) -> tuple[np.ndarray, int]:

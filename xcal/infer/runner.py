@@ -18,17 +18,24 @@ Order of work, chosen so that a job fails fast and restarts cheaply:
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import dataclasses
 import gc
 import os
+import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from xcal.infer.engine import TokenBudget
 from xcal.infer.grid import Cell, Grid, GridError, PerturbationSpec, shard_cells
+from xcal.infer.memory import CPU_BATCH_TOKENS, auto_batch_tokens
 from xcal.infer.modeling import (
     LM_SCORING_SUFFIX,
     ModelInfo,
@@ -57,7 +64,9 @@ class InferInputError(ValueError):
 class RunOptions:
     """Settings of a runner call that are not part of the grid.
 
-    ``batch_tokens`` bounds the padded tokens per batch (memory); ``limit``
+    ``batch_tokens`` bounds the padded tokens per batch (memory); ``"auto"``
+    sizes it on a GPU from the free device memory and the model's shape
+    (:func:`xcal.infer.memory.auto_batch_tokens`; 16384 on a CPU); ``limit``
     keeps the first N examples of every cell (and, for Tatoeba, the first N
     candidates, so the pairs stay pairs); ``top_k`` candidates are stored per
     retrieval query; ``qa`` sets windows and span extraction (its
@@ -65,7 +74,7 @@ class RunOptions:
     threads (default: torch's choice; 1 helps on oversubscribed shared nodes).
     """
 
-    batch_tokens: int = 16384
+    batch_tokens: int | Literal["auto"] = CPU_BATCH_TOKENS
     device: str = "auto"
     dtype: str = "auto"
     limit: int | None = None
@@ -286,6 +295,22 @@ def input_fingerprint(
     return fingerprint(identity, [example_texts(ex) for ex in inputs.examples], candidates)
 
 
+def token_budget(
+    model: Any, info: ModelInfo, task: Any, options: RunOptions, device: str
+) -> TokenBudget:
+    """``options.batch_tokens`` as a budget for ``model`` on ``device`` (``"auto"`` resolved)."""
+    if options.batch_tokens != "auto":
+        return TokenBudget(options.batch_tokens)
+    return TokenBudget(
+        auto_batch_tokens(
+            model,
+            device,
+            max_length=_max_length_for(info, task, options),
+            concurrent=cell_workers(device),
+        )
+    )
+
+
 def _qa_settings(info: ModelInfo, options: RunOptions) -> QASettings:
     return dataclasses.replace(options.qa, max_length=min(options.qa.max_length, info.max_length))
 
@@ -310,14 +335,19 @@ def compute_records(
     device: str,
     head_route: bool = True,
     progress: Callable[[float], None] | None = None,
+    budget: TokenBudget | None = None,
 ) -> tuple[dict[str, Any], int]:
-    """Run one cell's examples through a loaded model; return store records and n_truncated."""
+    """Run one cell's examples through a loaded model; return store records and n_truncated.
+
+    ``budget`` is the loaded model's token budget, shared by its cells
+    (default: ``options.batch_tokens``, with ``"auto"`` resolved for ``model``).
+    """
     from xcal.infer import classify, lm, qa, retrieval
 
     tok = info.tokenizer
     exs = inputs.examples
     n = len(exs)
-    bt = options.batch_tokens
+    bt = budget if budget is not None else token_budget(model, info, task, options, device)
     ids = [ex.example_id for ex in exs]
     kind = task.record_kind
     if kind in ("classification", "multiple_choice"):
@@ -602,26 +632,18 @@ def _run_model(
                 from xcal.infer.lm import check_lm_head_route
 
                 head_route = check_lm_head_route(model, info.tokenizer, device)
+            budget = token_budget(model, info, get_task(group[0][0].task), options, device)
             _warm_up(model, info, group[0][1], group[0][0], inputs[group[0][0]], options, device)
         except Exception as exc:
             for c, _, _ in group:
                 results[c] = CellResult(c, "failed", error=f"loading {spec.name!r}: {exc}")
                 reporter.cell_finished(results[c])
             continue
-        for cell, plan, manifest in group:
-            results[cell] = _run_cell(
-                model,
-                info,
-                plan,
-                cell,
-                inputs[cell],
-                manifest,
-                store,
-                options,
-                device,
-                reporter,
-                head_route=head_route,
-            )
+        done = _run_group(
+            model, info, group, inputs, store, options, device, reporter, head_route, budget
+        )
+        for result in done:
+            results[result.cell] = result
         del model
         gc.collect()
         if device.startswith("cuda"):
@@ -629,6 +651,152 @@ def _run_model(
 
             torch.cuda.empty_cache()
     return [results[c] for c in cells]
+
+
+def _run_group(
+    model: Any,
+    info: ModelInfo,
+    group: list[tuple[Cell, Plan, Any]],
+    inputs: dict[Cell, CellInputs],
+    store: Any,
+    options: RunOptions,
+    device: str,
+    reporter: Reporter,
+    head_route: bool,
+    budget: TokenBudget,
+) -> list[CellResult]:
+    """Run the cells of one loaded head, in order (two at a time on a GPU)."""
+    # On a GPU two cells are in flight: while one tokenises or is written
+    # (host work, mostly outside the GIL), the other's batches run on the device.
+    workers = cell_workers(device)
+    ordered = _InOrder(reporter, [c for c, _, _ in group])
+    write_lock = threading.Lock()
+    # A fast tokenizer keeps its truncation settings in its Rust object, so
+    # threads tokenising at once each need their own copy.
+    local = threading.local()
+
+    def own_info() -> ModelInfo:
+        if workers == 1:
+            return info
+        if not hasattr(local, "info"):
+            local.info = dataclasses.replace(info, tokenizer=copy.deepcopy(info.tokenizer))
+        return local.info
+
+    def run_one(item: tuple[Cell, Plan, Any]) -> CellResult:
+        cell, plan, manifest = item
+        return _run_cell(
+            model,
+            own_info(),
+            plan,
+            cell,
+            inputs[cell],
+            manifest,
+            store,
+            options,
+            device,
+            ordered.for_cell(cell),
+            head_route=head_route,
+            budget=budget,
+            write_lock=write_lock,
+        )
+
+    if workers == 1:
+        return [run_one(item) for item in group]
+    # The thread feeding the device gives up the GIL in every torch call; with
+    # the default 5 ms switch interval it can wait that long to get it back
+    # from a thread padding or tokenising, leaving the device idle.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, 0.0005))
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="xcal-cell") as pool:
+            return list(pool.map(run_one, group))
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def cell_workers(device: str) -> int:
+    """Cells run at the same time on ``device``: 2 on CUDA (host work overlaps), else 1."""
+    return 2 if device.startswith("cuda") else 1
+
+
+class _InOrder:
+    """Hands a reporter the events of concurrently running cells one cell at a time.
+
+    A cell that starts while an earlier one runs has its progress held back
+    and replayed when the earlier cell finishes, so a reporter sees the same
+    sequence (started, advance..., finished) per cell as in a serial run.
+    """
+
+    def __init__(self, reporter: Reporter, cells: Sequence[Cell]) -> None:
+        self._reporter = reporter
+        self._order = list(cells)
+        self._pos = 0
+        self._lock = threading.Lock()
+        self._total: dict[Cell, float] = {}
+        self._pending: dict[Cell, float] = {}
+        self._result: dict[Cell, CellResult] = {}
+        self._shown: set[Cell] = set()
+
+    def for_cell(self, cell: Cell) -> Reporter:
+        return _CellReporter(self, cell)
+
+    def started(self, cell: Cell, total: float) -> None:
+        with self._lock:
+            self._total[cell] = total
+            self._flush()
+
+    def advance(self, cell: Cell, amount: float) -> None:
+        with self._lock:
+            if (
+                self._pos < len(self._order)
+                and self._order[self._pos] == cell
+                and (cell in self._shown)
+            ):
+                self._reporter.advance(amount)
+            else:
+                self._pending[cell] = self._pending.get(cell, 0.0) + amount
+
+    def finished(self, result: CellResult) -> None:
+        with self._lock:
+            self._result[result.cell] = result
+            self._flush()
+
+    def note(self, text: str) -> None:
+        with self._lock:
+            self._reporter.note(text)
+
+    def _flush(self) -> None:
+        while self._pos < len(self._order):
+            cell = self._order[self._pos]
+            if cell not in self._total:
+                return
+            if cell not in self._shown:
+                self._reporter.cell_started(cell, self._total[cell])
+                self._shown.add(cell)
+            if self._pending.get(cell):
+                self._reporter.advance(self._pending.pop(cell))
+            if cell not in self._result:
+                return
+            self._reporter.cell_finished(self._result[cell])
+            self._pos += 1
+
+
+@dataclass
+class _CellReporter:
+    owner: _InOrder
+    cell: Cell
+
+    def cell_started(self, cell: Cell, total: float) -> None:
+        self.owner.started(cell, total)
+
+    def advance(self, amount: float) -> None:
+        self.owner.advance(self.cell, amount)
+
+    def cell_finished(self, result: CellResult) -> None:
+        self.owner.finished(result)
+
+    def note(self, text: str) -> None:
+        self.owner.note(text)
 
 
 def _warm_up(
@@ -675,6 +843,8 @@ def _run_cell(
     reporter: Reporter,
     *,
     head_route: bool = True,
+    budget: TokenBudget | None = None,
+    write_lock: threading.Lock | None = None,
 ) -> CellResult:
     from xcal.tasks import get_task
 
@@ -693,17 +863,21 @@ def _run_cell(
             device=device,
             head_route=head_route,
             progress=reporter.advance,
+            budget=budget,
         )
         seconds = time.perf_counter() - start
         manifest = dataclasses.replace(
             manifest, n_truncated=int(n_trunc), wall_time_s=round(seconds, 3)
         )
-        run_id, wrote = store.write_run_outcome(
-            manifest,
-            records,
-            overwrite=options.overwrite,
-            expected_n_classes=manifest.n_classes if task.record_kind == "classification" else None,
-        )
+        with write_lock or contextlib.nullcontext():
+            run_id, wrote = store.write_run_outcome(
+                manifest,
+                records,
+                overwrite=options.overwrite,
+                expected_n_classes=(
+                    manifest.n_classes if task.record_kind == "classification" else None
+                ),
+            )
         # A concurrent job may have stored the same run first: then nothing was written.
         result = CellResult(
             cell,
