@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     from xcal.store import PredictionStore
 
 #: Bump when what the pipeline computes changes: invalidates every cache entry.
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2
 
 #: Run fields that make a cell: runs that share them hold the same examples.
 CELL_FIELDS: tuple[str, ...] = (
@@ -273,8 +273,8 @@ class _Predictions:
             base_temperature=self.base_temperature,
         )
 
-    def fit(self) -> float:
-        """Temperature fitted on these predictions."""
+    def fit(self) -> _adapters.TemperatureFit:
+        """Temperature fitted on these predictions (with the fitter's range)."""
         if self.kind in ("classification", "multiple_choice"):
             assert self.logits is not None and self.labels is not None
             return _adapters.fit_temperature(self.logits, self.labels)
@@ -602,7 +602,7 @@ def _english_temperature(
         fit = pred.subset(fit_mask(pred.ids, ctx.options.fit_fraction))
         if len(fit.ids) < MIN_FIT_EXAMPLES:
             return None
-        value = fit.fit()
+        value = fit.fit().temperature
         ctx.cache.put_temperature(key, value)
     ctx.temperatures[key] = value
     return value
@@ -670,12 +670,10 @@ def _analyse_cell(ctx: _CellContext, cell_runs: pd.DataFrame) -> tuple[pd.DataFr
         if options.recalibrate:
             if len(fit_ids) >= MIN_FIT_EXAMPLES:
                 fit_pred = pred.subset(np.array([position[i] for i in fit_ids], dtype=np.intp))
-                temperatures["ts_self"] = fit_pred.fit()
-                if not 0.0101 < temperatures["ts_self"] < 99.0:
-                    ctx.notes.append(
-                        f"{run['model']} on {_describe(run)}: the fitted temperature "
-                        f"{temperatures['ts_self']:.3g} is at the end of the search range"
-                    )
+                fitted = fit_pred.fit()
+                temperatures["ts_self"] = fitted.temperature
+                if (note := fitted.note()) is not None:
+                    ctx.notes.append(f"{run['model']} on {_describe(run)}: {note}")
             t_en = _english_temperature(ctx, run, loaded)
             if t_en is not None:
                 temperatures["ts_en"] = t_en
