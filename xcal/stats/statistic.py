@@ -316,6 +316,16 @@ def _width_bins(confidence: np.ndarray, n_bins: int) -> np.ndarray:
     return np.clip(ids, 0, n_bins - 1)
 
 
+def _debiased_finalize(n_bins: int) -> Finalize:
+    from xcal.metrics._binning import error_from_statistics
+
+    def debiased(sums: np.ndarray, total: np.ndarray) -> np.ndarray:
+        count, conf_sum = sums[:, :n_bins], sums[:, n_bins : 2 * n_bins]
+        return error_from_statistics(count, conf_sum, sums[:, 2 * n_bins :], "l2", True)
+
+    return debiased
+
+
 def _calibration_finalize(n_bins: int, norm: str) -> Finalize:
     if norm == "l1":
 
@@ -365,9 +375,10 @@ def calibration_statistic(
 ) -> Statistic:
     """Binned top-label calibration error of (confidence, correct) pairs, batched.
 
-    Equal-width bins without debiasing give a :class:`LinearStatistic` (the bin of
-    an example is fixed, so each resample needs only per-bin sums of
-    ``correct - confidence``); everything else delegates to
+    Equal-width bins give a :class:`LinearStatistic` (the bin of an example is
+    fixed, so each resample needs only per-bin sums of ``correct - confidence``,
+    or for the debiased error the per-bin totals, confidence and correct sums);
+    equal-mass bins delegate to
     :func:`xcal.metrics.batched.batched_calibration_error` in its weights form.
     The value equals :func:`xcal.metrics.top_label_calibration_error` with the
     same arguments.
@@ -440,6 +451,17 @@ def calibration_statistic(
         if debias:
             name = "debiased_calibration_error"
     kind = ("calibration", n_bins, binning, norm, debias)
+    if binning == "width" and debias:
+        # The debiased error needs each bin's weight total, confidence sum and
+        # correct sum (its variance term uses the total): 3 n_bins linear sums.
+        n = conf.shape[0]
+        ids = _width_bins(conf, n_bins)
+        rows = np.arange(n)
+        m = np.zeros((n, 3 * n_bins))
+        m[rows, ids] = 1.0
+        m[rows, n_bins + ids] = conf.astype(np.float64)
+        m[rows, 2 * n_bins + ids] = corr.astype(np.float64)
+        return LinearStatistic(m, _debiased_finalize(n_bins), name, kind, example_ids)
     if binning == "width" and not debias:
         n = conf.shape[0]
         ids = _width_bins(conf, n_bins)
