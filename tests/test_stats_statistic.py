@@ -182,9 +182,7 @@ def test_debiased_width_error_is_linear_and_equals_the_batched_metric() -> None:
     assert isinstance(stat, LinearStatistic)
     idx = np.random.default_rng(6).integers(0, 300, size=(40, 300))
     got = stat.on_weights(counts_from_indices(idx.copy(), 300))
-    want = batched_calibration_error(
-        conf, correct, indices=idx, n_bins=12, norm="l2", debias=True
-    )
+    want = batched_calibration_error(conf, correct, indices=idx, n_bins=12, norm="l2", debias=True)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
     plain = top_label_calibration_error(conf, correct, n_bins=12, norm="l2", debias=True)
     assert stat.estimate() == pytest.approx(plain, rel=1e-12, abs=1e-15)

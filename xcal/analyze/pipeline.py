@@ -409,6 +409,14 @@ def _statistic(metric: str, pred: _Predictions, scored: _Scored, n_bins: int) ->
         return metric_statistic(
             name, confidence=conf, correct=correct, n_bins=n_bins, binning=binning
         )
+    if metric == "debiased_ece":
+        return metric_statistic(
+            "debiased_calibration_error", confidence=conf, correct=correct, n_bins=n_bins
+        )
+    if metric == "smooth_ece":
+        from xcal.stats.statistic import smooth_calibration_statistic
+
+        return smooth_calibration_statistic(conf, correct)
     if metric == "classwise_ece":
         assert scored.probs is not None and scored.labels is not None
         return _adapters.classwise_statistic(scored.probs, scored.labels, n_bins=n_bins)

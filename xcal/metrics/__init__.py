@@ -28,6 +28,7 @@ from xcal.metrics.classification import (
     softmax,
     top_label,
 )
+from xcal.metrics.smooth import smooth_calibration_error, top_label_smooth_calibration_error
 from xcal.metrics.selective import (
     RiskCoverageCurve,
     aurc_loss,
@@ -56,6 +57,7 @@ __all__ = [
     "risk_coverage_curve",
     "rms_calibration_error",
     "selective_accuracy_score",
+    "smooth_calibration_error",
     "softmax",
     "top_label",
     "top_label_aurc_loss",
@@ -64,4 +66,5 @@ __all__ = [
     "top_label_reliability_table",
     "top_label_risk_coverage_curve",
     "top_label_selective_accuracy_score",
+    "top_label_smooth_calibration_error",
 ]

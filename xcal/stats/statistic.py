@@ -45,6 +45,7 @@ __all__ = [
     "calibration_statistic",
     "mean_statistic",
     "metric_statistic",
+    "smooth_calibration_statistic",
 ]
 
 Finalize = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -476,6 +477,44 @@ def calibration_statistic(
     return ArrayStatistic(
         _batched_fn(n_bins, binning, norm, debias), arrays, name, kind, example_ids
     )
+
+
+def _smooth_finalize(sums: np.ndarray, total: np.ndarray) -> np.ndarray:
+    return np.abs(sums[:, :-1]).sum(axis=1) / sums[:, -1]
+
+
+def smooth_calibration_statistic(
+    confidence: npt.ArrayLike,
+    correct: npt.ArrayLike,
+    *,
+    sigma: float | None = None,
+    name: str = "smooth_calibration_error",
+    example_ids: npt.ArrayLike | None = None,
+) -> LinearStatistic:
+    """Smooth ECE (Blasiok & Nakkiran 2023) as a linear statistic at a fixed bandwidth.
+
+    At a fixed ``sigma`` the smoothed residual at each grid point and the
+    smoothed density are sums over examples, so resamples need one matrix
+    product. The bandwidth is the sample's own fixed point (or ``sigma``) and
+    is held there under resampling: intervals are for the smooth ECE at that
+    bandwidth. Equals :func:`xcal.metrics.top_label_smooth_calibration_error`.
+
+    Examples
+    --------
+    >>> s = smooth_calibration_statistic([0.6] * 20, [1] * 20)
+    >>> round(s.estimate(), 3)
+    0.4
+    """
+    from xcal.metrics._validation import check_confidence_correct
+    from xcal.metrics.smooth import smooth_bandwidth, smooth_grid, smooth_kernel
+
+    conf, corr, _ = check_confidence_correct(confidence, correct)
+    conf = conf.astype(np.float64, copy=False)
+    if sigma is None:
+        sigma = smooth_bandwidth(conf, corr)
+    k = smooth_kernel(conf, smooth_grid(sigma), sigma)
+    m = np.hstack([k * (corr.astype(np.float64) - conf)[:, None], k.sum(axis=1, keepdims=True)])
+    return LinearStatistic(m, _smooth_finalize, name, ("smooth", float(sigma)), example_ids)
 
 
 # --- metrics by name -----------------------------------------------------------------
