@@ -120,7 +120,7 @@ def metrics_of(probs: np.ndarray, y: np.ndarray, n_bins: int = 15) -> dict[str, 
 
     def per_bin(values: np.ndarray) -> np.ndarray:
         sums = np.bincount(flat, weights=values.ravel(), minlength=cells * n_bins)
-        return sums.reshape(lead + (n_bins,))
+        return sums.reshape((*lead, n_bins))
 
     count = per_bin(np.ones_like(conf))
     conf_sum = per_bin(conf)

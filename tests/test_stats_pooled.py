@@ -35,7 +35,7 @@ from xcal.stats import (
 from xcal.stats.pooled import bootstrap_target
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _parallel_sim import (  # noqa: E402
+from _parallel_sim import (
     DirichletSystem,
     ParallelDesign,
     draw,

@@ -28,7 +28,6 @@ from xcal.metrics.classification import (
     softmax,
     top_label,
 )
-from xcal.metrics.smooth import smooth_calibration_error, top_label_smooth_calibration_error
 from xcal.metrics.selective import (
     RiskCoverageCurve,
     aurc_loss,
@@ -38,6 +37,7 @@ from xcal.metrics.selective import (
     top_label_risk_coverage_curve,
     top_label_selective_accuracy_score,
 )
+from xcal.metrics.smooth import smooth_calibration_error, top_label_smooth_calibration_error
 
 __all__ = [
     "CalibrationErrorParts",

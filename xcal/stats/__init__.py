@@ -60,8 +60,8 @@ __all__ = [
     "paired_bootstrap",
     "paired_bootstrap_distribution",
     "percentile_interval",
-    "pooled_difference",
     "permutation_pvalue",
     "permutation_test",
+    "pooled_difference",
     "swap_distribution",
 ]

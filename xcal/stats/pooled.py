@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from xcal.stats._threads import single_blas_thread
 from xcal.stats.bootstrap import (
     DEFAULT_B,
     _check_b,
@@ -53,7 +54,6 @@ from xcal.stats.bootstrap import (
     bootstrap_pvalue,
     percentile_interval,
 )
-from xcal.stats._threads import single_blas_thread
 from xcal.stats.resample import DEFAULT_MAX_MEMORY, as_generator, chunk_rows, draw_counts
 from xcal.stats.statistic import LinearStatistic, Statistic
 
