@@ -58,6 +58,7 @@ from xcal.analyze.results import METRICS, RESULT_COLUMNS, conform, empty_results
 
 if TYPE_CHECKING:
     from xcal.analyze.figures import Display
+    from xcal.analyze.findings import Findings
     from xcal.analyze.latex import LatexTable
     from xcal.store import PredictionStore
 
@@ -184,6 +185,7 @@ class AnalysisResult:
     cells_cached: int = 0
     cells_computed: int = 0
     notes: list[str] = field(default_factory=list)
+    findings: Findings | None = None
 
     def select(self, **filters: Any) -> pd.DataFrame:
         """Rows of :attr:`results` matching every filter (a list matches any value)."""
@@ -966,6 +968,7 @@ def analyze_store(
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
+    pooled: bool = True,
 ) -> AnalysisResult:
     """Analyse every run of a prediction store against a baseline system.
 
@@ -1011,6 +1014,9 @@ def analyze_store(
         Where (default ``OUT/.cache``, or ``xcal.paths.cache_dir()/analyze``).
     progress : bool or None
         Progress bar over runs (default: when stderr is a terminal).
+    pooled : bool, default=True
+        Also compute the findings per research question
+        (:mod:`xcal.analyze.findings`: pooled differences over languages).
 
     Returns
     -------
@@ -1107,6 +1113,11 @@ def analyze_store(
     results = _adjust(results, options.correction)
     results = conform(results)
     correlations = _correlations(results, options)
+    findings = None
+    if pooled:
+        from xcal.analyze.findings import compute_findings
+
+        findings = compute_findings(store, runs, options, results)
     result = AnalysisResult(
         results=results,
         reliability=reliability,
@@ -1116,6 +1127,7 @@ def analyze_store(
         cells_cached=cached,
         cells_computed=computed,
         notes=list(dict.fromkeys(ctx.notes)),
+        findings=findings,
     )
     if out is not None:
         result.write_report(out)

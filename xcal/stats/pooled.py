@@ -81,6 +81,8 @@ class PooledResult:
         Resampled units (source items or clusters) over all cells.
     distribution : numpy.ndarray, shape (B_valid,)
         Bootstrap replicates of the pooled difference.
+    cell_distribution : numpy.ndarray, shape (B_valid, n_cells)
+        The cells' replicates on the same resamples (for slopes across cells).
     std_error : float
         Standard deviation of ``distribution``.
     B, B_valid : int
@@ -103,6 +105,7 @@ class PooledResult:
     cell_n: np.ndarray
     n_units: int
     distribution: np.ndarray = field(repr=False)
+    cell_distribution: np.ndarray = field(repr=False)
     std_error: float
     B: int
     B_valid: int
@@ -246,13 +249,15 @@ def _as_cells(
             raise TypeError(
                 f"cell {name!r}: expected Statistic objects (xcal.stats.metric_statistic)"
             )
-        if a.name != b.name or a.kind != b.kind:
+        # the kinds' first field is the metric; the rest may be data-driven
+        # (the smooth ECE's bandwidth is each system's own fixed point)
+        if a.name != b.name or a.kind[:1] != b.kind[:1]:
             raise ValueError(
                 f"cell {name!r}: the two statistics measure different metrics "
                 f"({a.name} {a.kind} vs {b.name} {b.kind})"
             )
         out.append((name, a, b))
-    metrics = {a.kind for _, a, _ in out}
+    metrics = {(a.name, a.kind[:1]) for _, a, _ in out}
     if len(metrics) > 1:
         raise ValueError(f"cells measure different metrics {sorted(map(str, metrics))}")
     return out
@@ -408,6 +413,7 @@ def pooled_difference(
         cell_n=cell_n,
         n_units=n_units,
         distribution=pooled,
+        cell_distribution=reps[valid],
         std_error=float(pooled.std(ddof=1)) if pooled.size > 1 else float("nan"),
         B=b_count,
         B_valid=int(pooled.size),
