@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -39,6 +39,20 @@ def _number(value: float, percent: bool) -> str:
     return f"{100 * value:+.2f}" if percent else f"{value:+.4f}"
 
 
+class _Row:
+    """A findings row with attribute access (typed loosely, as a record)."""
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.__dict__.update(record)
+
+    def __getattr__(self, name: str) -> Any:  # for mypy: every column is Any
+        raise AttributeError(name)
+
+
+def _records(frame: pd.DataFrame) -> list[Any]:
+    return [_Row({str(k): v for k, v in r.items()}) for r in frame.to_dict("records")]
+
+
 def findings_tex(table: pd.DataFrame) -> str:
     """One booktabs table per question: pool, metric, estimate [interval], adjusted p."""
     from xcal.analyze.results import metric_info
@@ -59,8 +73,8 @@ def findings_tex(table: pd.DataFrame) -> str:
             "System & Task & Condition & Pool & Metric & Estimate & 95\\% CI & $p_{adj}$ \\\\",
             "\\midrule",
         ]
-        for r in rows.itertuples(index=False):
-            percent = metric_info(str(r.metric)).percent and r.quantity == "pooled difference"
+        for r in _records(rows):
+            percent = bool(metric_info(str(r.metric)).percent and r.quantity == "pooled difference")
             condition = (
                 "clean"
                 if r.perturbation == "none"
@@ -106,11 +120,12 @@ def write_findings(findings: Findings, out: Path) -> list[str]:
         "resource class, each script), with the pooled difference to the baseline, its 95% "
         "interval (cluster bootstrap of source items; XNLI premise groups), the p-value adjusted "
         "within the question and metric (Holm), languages, examples and the direction in words; "
-        "`mixedlm_*`: a mixed-effects cross-check (language and item random effects).",
+        "`mixedlm_*`: a mixed-effects cross-check for accuracy and Brier (languages as fixed "
+        "effects, a random intercept per source item).",
         "- [`findings.tex`](findings.tex): the same, one table per question.",
         "",
         f"Rows whose interval is wider than {WIDTH_THRESHOLD:g} (metric units; 2 points for "
-        "accuracy and ECE) say \"inconclusive at this sample size\" with the examples per "
+        'accuracy and ECE) say "inconclusive at this sample size" with the examples per '
         "language that would be needed.",
         "",
     ]
@@ -118,11 +133,15 @@ def write_findings(findings: Findings, out: Path) -> list[str]:
         main = table[(table["pool"] == "non-English")]
         for question, rows in main.groupby("question", sort=True):
             lines += [f"### {question}: {QUESTIONS.get(str(question), '')}", ""]
-            for r in rows.itertuples(index=False):
+            for r in _records(rows):
                 condition = "clean" if r.perturbation == "none" else f"{r.perturbation}"
                 if r.quantity == "pooled difference" and r.perturbation != "none":
                     condition += f" {float(r.severity):g}"
-                p = "" if math.isnan(float(r.p_adjusted)) else f" (p_adj = {float(r.p_adjusted):.3g})"
+                p = (
+                    ""
+                    if math.isnan(float(r.p_adjusted))
+                    else f" (p_adj = {float(r.p_adjusted):.3g})"
+                )
                 lines.append(f"- {r.task}, {condition}: {r.direction}{p}")
             lines.append("")
     if findings.missing:
@@ -136,7 +155,10 @@ def findings_digest_bytes(findings: Findings | None) -> bytes:
     """What of the findings decides whether the report must be rewritten."""
     if findings is None:
         return b""
-    return findings.table.to_csv(index=False).encode() + repr(sorted(findings.missing.items())).encode()
+    return (
+        findings.table.to_csv(index=False).encode()
+        + repr(sorted(findings.missing.items())).encode()
+    )
 
 
 __all__ = ["findings_digest_bytes", "findings_tex", "write_findings"]
