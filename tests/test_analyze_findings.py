@@ -42,6 +42,7 @@ def analysed(tmp_path_factory):
     return res, root / "out"
 
 
+@pytest.mark.slow
 def test_files_and_index_section(analysed) -> None:
     res, out = analysed
     table = pd.read_csv(out / "findings.csv")
@@ -60,6 +61,7 @@ def test_files_and_index_section(analysed) -> None:
     assert "Q5" in index and "--task-distances" in index
 
 
+@pytest.mark.slow
 def test_pooled_row_is_the_mean_of_the_cells_and_finds_the_planted_effect(analysed) -> None:
     res, _ = analysed
     f = res.findings.table
@@ -74,6 +76,7 @@ def test_pooled_row_is_the_mean_of_the_cells_and_finds_the_planted_effect(analys
     assert row.ci_high - row.ci_low < (cells["ci_high"] - cells["ci_low"]).min()
 
 
+@pytest.mark.slow
 def test_questions_slopes_and_adjustment(analysed) -> None:
     res, _ = analysed
     f = res.findings.table
@@ -91,6 +94,7 @@ def test_questions_slopes_and_adjustment(analysed) -> None:
     assert (wide["n_needed_per_language"] > wide["n_examples"] / wide["n_languages"]).all()
 
 
+@pytest.mark.slow
 def test_mixed_model_cross_check_agrees(analysed) -> None:
     res, _ = analysed
     f = res.findings.table
@@ -111,3 +115,38 @@ def test_units_and_shift_kinds() -> None:
     assert shift_kind("word_shuffle") == "syntactic"
     assert shift_kind("char_noise") == "distributional"
     assert shift_kind("none") is None
+
+
+@pytest.mark.slow
+def test_task_distance_question(tmp_path) -> None:
+    tasks = ("pawsx", "udpos", "squad", "panx")
+    store = make_synthetic_store(
+        tmp_path / "store",
+        systems=(
+            SyntheticSystem("baseline"),
+            *(SyntheticSystem(f"+{t}", intermediate_tasks=(t,)) for t in tasks),
+        ),
+        languages=("en", "de", "sw"),
+        n_examples=200,
+    )
+    distances = pd.DataFrame(
+        {"task_a": tasks, "task_b": "xnli", "measure": "textemb", "distance": [0.1, 0.5, 0.3, 0.9]}
+    )
+    res = analyze_store(
+        store,
+        baseline="baseline",
+        n_boot=200,
+        metrics=["accuracy"],
+        task_distances=distances,
+        cache=False,
+    )
+    q5 = res.findings.table[res.findings.table["question"] == "Q5"]
+    assert set(q5["quantity"].str.split().str[0]) == {"pearson", "spearman", "kendall"}
+    assert (q5["n_units"] == 4).all()
+    pearson = q5[q5["quantity"].str.startswith("pearson")].iloc[0]
+    from xcal.stats.correlation import fisher_z_interval
+
+    assert (pearson.ci_low, pearson.ci_high) == pytest.approx(
+        fisher_z_interval(pearson.estimate, 4)
+    )
+    assert "Q5" not in res.findings.missing

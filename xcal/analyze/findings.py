@@ -489,6 +489,7 @@ def compute_findings(
         row["method"] = method
         rows.append(row)
 
+    rows += _task_distance_rows(rows, results, options)
     table = _frame(rows)
     if not table.empty:
         table = adjust_pvalues(table, "holm", by=["question", "metric"])
@@ -508,13 +509,106 @@ def compute_findings(
             "needs runs of an encoder-only and a decoder-only model on the same task and "
             f"languages; the store has architecture(s) {arch or ['(none recorded)']}"
         )
-    if "task_distance" not in results.columns or results["task_distance"].isna().all():
+    if not any(r["question"] == "Q5" for r in rows):
         missing["Q5"] = (
             "needs task distances (`xcal analyze --task-distances CSV` from "
-            "`xcal transfer task-distance --out`) and systems trained on at least three "
-            "different intermediate tasks"
+            "`xcal transfer task-distance --out`) and at least four system x target-task "
+            "points (systems trained on different intermediate tasks)"
         )
     return Findings(table, missing)
+
+
+def _task_distance_rows(
+    rows: list[dict[str, Any]], results: pd.DataFrame, options: Any
+) -> list[dict[str, Any]]:
+    """Q5: correlation of the pooled clean gain with the intermediate task's distance.
+
+    One point per system x target task: the gain (positive = better) pooled
+    over non-English languages, against the task distance of the system's
+    intermediate task(s). Pearson with a Fisher-z interval; Spearman and
+    Kendall with percentile-bootstrap intervals (not validated at n = 6-10);
+    permutation p-values for all three.
+    """
+    from xcal.analyze.results import metric_info
+    from xcal.stats import correlation
+    from xcal.stats.correlation import fisher_z_interval
+
+    if "task_distance" not in results.columns or results["task_distance"].isna().all():
+        return []
+    distance = (
+        results.dropna(subset=["task_distance"]).groupby(["system", "task"])["task_distance"].mean()
+    )
+    out: list[dict[str, Any]] = []
+    clean = [
+        r
+        for r in rows
+        if r["question"] == "Q0"
+        and r["pool"] == "non-English"
+        and r["quantity"] == "pooled difference"
+    ]
+    for metric in sorted({r["metric"] for r in clean}):
+        sign = 1.0 if metric_info(metric).higher_is_better else -1.0
+        points = [
+            (distance.get((r["system"], r["task"]), math.nan), sign * r["estimate"], r)
+            for r in clean
+            if r["metric"] == metric
+        ]
+        points = [p for p in points if p[0] == p[0]]
+        if len(points) < 4 or len({p[0] for p in points}) < 2:
+            continue
+        x = np.array([p[0] for p in points])
+        y = np.array([p[1] for p in points])
+        table = correlation(
+            x,
+            y,
+            ["pearson", "spearman", "kendall"],
+            B=max(options.n_boot, 1),
+            n_permutations=max(options.n_boot, 1),
+            rng=options.seed,
+            progress=False,
+        )
+        for t in table.to_dict("records"):
+            est = float(t["estimate"])
+            low, high = (
+                fisher_z_interval(est, len(points), options.level)
+                if t["metric"] == "pearson" and np.isfinite(est)
+                else (float(t["ci_low"]), float(t["ci_high"]))
+            )
+            words = (
+                f"{t['metric']} correlation of the {metric} gain with task distance "
+                f"{est:+.2f} [{low:+.2f}, {high:+.2f}] over {len(points)} system x task points"
+            )
+            if high - low > 0.5:
+                words += "; inconclusive at this sample size"
+            out.append(
+                {
+                    "question": "Q5",
+                    "quantity": f"{t['metric']} correlation of gain with task distance",
+                    "system": "all",
+                    "baseline": options.baseline,
+                    "task": "all",
+                    "perturbation": "none",
+                    "severity": 0.0,
+                    "metric": metric,
+                    "pool": "non-English",
+                    "estimate": est,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "p_value": float(t["p_value"]),
+                    "n_languages": int(max(p[2]["n_languages"] for p in points)),
+                    "n_examples": int(sum(p[2]["n_examples"] for p in points)),
+                    "n_units": len(points),
+                    "conclusive": bool(high - low <= 0.5),
+                    "n_needed_per_language": math.nan,
+                    "direction": words,
+                    "method": ("Fisher z" if t["metric"] == "pearson" else "percentile bootstrap")
+                    + " interval; permutation p-value",
+                    "mixedlm_estimate": math.nan,
+                    "mixedlm_ci_low": math.nan,
+                    "mixedlm_ci_high": math.nan,
+                }
+            )
+    return out
 
 
 def _stable_seed(seed: int, *parts: Any) -> int:
