@@ -503,6 +503,11 @@ def compute_findings(
                 f"no {kind} perturbation runs: run `xcal infer` with a {kind} perturbation "
                 "(see `xcal perturb --help`) for the baseline and the system in non-English languages"
             )
+    if "Q4" not in present:
+        missing["Q4"] = (
+            "needs at least two non-English languages of one Joshi resource class for a "
+            "pooled row, and three languages over two classes for the trend: run more languages"
+        )
     arch = sorted(set(str(a) for a in runs.get("architecture", pd.Series(dtype=str)).dropna()))
     if not (any("decoder" in a for a in arch) and any("encoder" in a for a in arch)):
         missing["Q3 (architecture gap)"] = (
