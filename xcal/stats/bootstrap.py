@@ -758,7 +758,7 @@ def paired_bootstrap(
         ``metric_statistic("ece", y, logits=..., example_ids=ids)``.
     method : {"percentile", "bca"}
         Percentile for calibration errors: BCa intervals of ECE differences
-        under-cover (86-90% at n = 2,000, see docs/stats.md).
+        covered 86-90% at n = 2,000 in an independent check (docs/stats.md).
     level : float, default=0.95
     B : int, default=10,000
     rng : numpy.random.Generator, int or None
