@@ -58,3 +58,13 @@ def test_errors() -> None:
         adjust_pvalues(pd.DataFrame({"q": [0.1]}), column="p")
     with pytest.raises(ValueError, match="missing columns"):
         adjust_pvalues(pd.DataFrame({"p_value": [0.1]}), by="task")
+
+
+@pytest.mark.parametrize("method", ["fdr_tsbh", "fdr_tsbky", "holm-sidak", "hommel", "sidak"])
+def test_every_listed_statsmodels_method_is_accepted(method: str) -> None:
+    # The docstring promises every multipletests method; the two-stage ones raised.
+    p = np.random.default_rng(1).uniform(size=40) ** 3
+    for alpha in (0.05, 0.1):
+        np.testing.assert_array_equal(
+            adjust_pvalues(p, method, alpha=alpha), multipletests(p, alpha=alpha, method=method)[1]
+        )

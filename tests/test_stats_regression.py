@@ -88,3 +88,25 @@ def test_formula_parsing_and_errors() -> None:
         fit_mixedlm("gain ~ task_distance + (1 | lang)", _gains())
     with pytest.raises(TypeError, match="DataFrame"):
         fit_ols("y ~ x", {"x": [1.0], "y": [2.0]})
+
+
+@pytest.mark.parametrize(
+    "formula",
+    ["y ~ x + (1 | g) - 1", "y ~ x - 1 + (1 | g)", "y ~ (1 | g) + x - 1", "y ~ 0 + x + (1 | g)"],
+)
+def test_removing_the_intercept_survives_the_random_term(formula: str) -> None:
+    # "- 1" after the random term used to become "x + - 1", which patsy reads as
+    # keeping the intercept: the fit silently had one.
+    rng = np.random.default_rng(0)
+    g = np.repeat(np.arange(8), 10)
+    x = rng.normal(size=80)
+    y = 2.0 * x + rng.normal(size=8)[g] + 0.1 * rng.normal(size=80) + 3.0
+    table = fit_mixedlm(formula, pd.DataFrame({"x": x, "y": y, "g": g}))
+    fixed = table[table["effect"] == "fixed"]
+    assert list(fixed["term"]) == ["x"]
+
+
+def test_formula_terms_keep_their_signs() -> None:
+    assert parse_mixed_formula("y ~ x + (1 | g) - 1") == ("y ~ x - 1", "~1", "g")
+    assert parse_mixed_formula("y ~ (1 + x | g) + x") == ("y ~ x", "~1 + x", "g")
+    assert parse_mixed_formula("y ~ (1 | g) - 1") == ("y ~ -1", "~1", "g")

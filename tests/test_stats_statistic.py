@@ -170,3 +170,19 @@ def test_all_zero_columns_are_skipped_without_changing_values() -> None:
     assert len(stat._columns) < stat.contributions.shape[1]
     w = np.random.default_rng(0).integers(0, 3, size=(5, 200)).astype(float)
     np.testing.assert_allclose(stat.sums(w), w @ stat.contributions, rtol=1e-12, atol=1e-12)
+
+
+def test_debiased_width_error_is_linear_and_equals_the_batched_metric() -> None:
+    # Per-bin weight totals, confidence sums and correct sums are all it needs,
+    # so resamples (and the pooled bootstrap) are one matrix product.
+    y, logits, _ = _data(n=300, seed=3)
+    conf = 1 / np.exp(logits - logits.max(axis=1, keepdims=True)).sum(axis=1)
+    correct = logits.argmax(axis=1) == y
+    stat = calibration_statistic(conf, correct, n_bins=12, norm="l2", debias=True)
+    assert isinstance(stat, LinearStatistic)
+    idx = np.random.default_rng(6).integers(0, 300, size=(40, 300))
+    got = stat.on_weights(counts_from_indices(idx.copy(), 300))
+    want = batched_calibration_error(conf, correct, indices=idx, n_bins=12, norm="l2", debias=True)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    plain = top_label_calibration_error(conf, correct, n_bins=12, norm="l2", debias=True)
+    assert stat.estimate() == pytest.approx(plain, rel=1e-12, abs=1e-15)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,48 @@ from xcal.stats import LinearStatistic, Statistic
 # ------------------------------------------------------------------ temperature
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+@dataclass(frozen=True)
+class TemperatureFit:
+    """A fitted temperature with what the fitter knows about it.
+
+    Attributes
+    ----------
+    temperature : float
+    bounds : (float, float)
+        The fitter's own search range for ``T`` (classification and retrieval
+        fitters search different ranges).
+    all_correct : bool
+        Every fitting example is right: the NLL keeps falling as ``T -> 0``, so
+        no finite temperature minimises it and the fit lands on the lower bound.
+    """
+
+    temperature: float
+    bounds: tuple[float, float]
+    all_correct: bool = False
+
+    @property
+    def at_bound(self) -> bool:
+        """Whether ``T`` is at an end of the search range (relative 1e-6 in log T)."""
+        log_t = math.log(self.temperature)
+        return any(abs(log_t - math.log(b)) < 1e-6 for b in self.bounds)
+
+    def note(self) -> str | None:
+        """Why this temperature should not be trusted, or None."""
+        if self.all_correct:
+            return (
+                "every fitting example is correct, so no finite temperature minimises the NLL "
+                f"(fit stopped at {self.temperature:.3g}, the lower end of its search range)"
+            )
+        if self.at_bound:
+            low, high = self.bounds
+            return (
+                f"the fitted temperature {self.temperature:.3g} is at the end of the search "
+                f"range [{low:.3g}, {high:.3g}]"
+            )
+        return None
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> TemperatureFit:
     """Temperature ``T`` minimising the NLL of ``softmax(logits / T)`` (Guo et al., 2017).
 
     Fitted by :mod:`xcal.calibrate` (``get_calibrator("temperature")``); the
@@ -36,7 +78,12 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
         # A temperature at the search bound becomes a note of the analysis (pipeline).
         warnings.simplefilter("ignore", RuntimeWarning)
         calibrator: Any = get_calibrator("temperature").fit(logits, labels)
-    return float(calibrator.temperature_)
+    all_correct = bool(np.all(np.argmax(logits, axis=1) == labels))
+    return TemperatureFit(
+        float(calibrator.temperature_),
+        (float(calibrator.t_min), float(calibrator.t_max)),
+        all_correct,
+    )
 
 
 def top1_confidence(scores: np.ndarray, top: np.ndarray, temperature: float) -> np.ndarray:
@@ -51,24 +98,61 @@ def top1_confidence(scores: np.ndarray, top: np.ndarray, temperature: float) -> 
     return 1.0 / np.exp(z - z[rows, top][:, None]).sum(axis=1)
 
 
-def fit_top1_temperature(scores: np.ndarray, top: np.ndarray, correct: np.ndarray) -> float:
+#: Search range of ``log T`` for the top-1 temperature (QA spans, retrieval).
+TOP1_LOG_T_BOUNDS = (-7.0, 7.0)
+
+
+def top1_nll(scores: np.ndarray, top: np.ndarray, correct: np.ndarray, temperature: float) -> float:
+    """Mean NLL of "the top entry is right" at a temperature, without clipping.
+
+    ``log p`` and ``log(1 - p)`` come from log-sum-exps of the scaled gaps to the
+    top score, so the loss stays exact as ``p -> 1`` (clipping ``p`` at
+    ``1 - 1e-12`` made it flat near ``T = 0``, a plateau a bounded search could
+    settle on). Rows with a single candidate (``p = 1`` at every ``T``) carry
+    no information about ``T`` and are left out.
+    """
+    from scipy.special import logsumexp
+
+    rows = np.arange(scores.shape[0])
+    gaps = (scores - scores[rows, top][:, None]) / temperature  # <= 0; -inf for padding
+    others = gaps.copy()
+    others[rows, top] = -np.inf
+    log_rest = logsumexp(others, axis=1)  # log sum_{j != top} exp(gap_j)
+    keep = np.isfinite(log_rest)
+    log_norm = np.logaddexp(0.0, log_rest[keep])
+    c = np.asarray(correct, dtype=bool)[keep]
+    log_p = -log_norm
+    log_not_p = log_rest[keep] - log_norm
+    if not keep.any():
+        return 0.0
+    return float(-np.mean(np.where(c, log_p, log_not_p)))
+
+
+def fit_top1_temperature(
+    scores: np.ndarray, top: np.ndarray, correct: np.ndarray
+) -> TemperatureFit:
     """Temperature of the top-1 confidence minimising the NLL of being correct.
 
     For QA spans and retrieval candidates the gold is not one of a fixed set
     of classes, so the temperature is fitted to the event that calibration
-    metrics score: "the top answer is right".
+    metrics score: "the top answer is right". Bounded Brent search on ``log T``
+    in :data:`TOP1_LOG_T_BOUNDS`, then the two end points themselves (Brent's
+    bounded search never evaluates them).
     """
     from scipy.optimize import minimize_scalar
 
-    c = np.asarray(correct, dtype=np.float64)
-    eps = 1e-12
+    c = np.asarray(correct, dtype=bool)
 
     def nll(log_t: float) -> float:
-        p = np.clip(top1_confidence(scores, top, math.exp(log_t)), eps, 1 - eps)
-        return float(-np.mean(c * np.log(p) + (1 - c) * np.log1p(-p)))
+        return top1_nll(scores, top, c, math.exp(log_t))
 
-    res = minimize_scalar(nll, bounds=(-7.0, 7.0), method="bounded", options={"xatol": 1e-8})
-    return float(math.exp(res.x))
+    lo, hi = TOP1_LOG_T_BOUNDS
+    res = minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-8})
+    log_t = float(res.x)
+    for edge in (lo, hi):
+        if nll(edge) < nll(log_t):
+            log_t = edge
+    return TemperatureFit(math.exp(log_t), (math.exp(lo), math.exp(hi)), bool(c.all()))
 
 
 # ------------------------------------------------------------------ statistics

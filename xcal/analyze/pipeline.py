@@ -58,12 +58,13 @@ from xcal.analyze.results import METRICS, RESULT_COLUMNS, conform, empty_results
 
 if TYPE_CHECKING:
     from xcal.analyze.figures import Display
+    from xcal.analyze.findings import Findings
     from xcal.analyze.latex import LatexTable
     from xcal.analyze.tables import TableOptions
     from xcal.store import PredictionStore
 
 #: Bump when what the pipeline computes changes: invalidates every cache entry.
-ANALYSIS_VERSION = 2  # 2: examples resampled in sorted-id order
+ANALYSIS_VERSION = 3  # 2: sorted-id resampling; 3: temperature fit changes
 
 #: Run fields that make a cell: runs that share them hold the same examples.
 CELL_FIELDS: tuple[str, ...] = (
@@ -186,6 +187,7 @@ class AnalysisResult:
     cells_cached: int = 0
     cells_computed: int = 0
     notes: list[str] = field(default_factory=list)
+    findings: Findings | None = None
 
     def select(self, **filters: Any) -> pd.DataFrame:
         """Rows of :attr:`results` matching every filter (a list matches any value)."""
@@ -283,8 +285,8 @@ class _Predictions:
             base_temperature=self.base_temperature,
         )
 
-    def fit(self) -> float:
-        """Temperature fitted on these predictions."""
+    def fit(self) -> _adapters.TemperatureFit:
+        """Temperature fitted on these predictions (with the fitter's range)."""
         if self.kind in ("classification", "multiple_choice"):
             assert self.logits is not None and self.labels is not None
             return _adapters.fit_temperature(self.logits, self.labels)
@@ -423,6 +425,14 @@ def _statistic(metric: str, pred: _Predictions, scored: _Scored, n_bins: int) ->
         return metric_statistic(
             name, confidence=conf, correct=correct, n_bins=n_bins, binning=binning
         )
+    if metric == "debiased_ece":
+        return metric_statistic(
+            "debiased_calibration_error", confidence=conf, correct=correct, n_bins=n_bins
+        )
+    if metric == "smooth_ece":
+        from xcal.stats.statistic import smooth_calibration_statistic
+
+        return smooth_calibration_statistic(conf, correct)
     if metric == "classwise_ece":
         assert scored.probs is not None and scored.labels is not None
         return _adapters.classwise_statistic(scored.probs, scored.labels, n_bins=n_bins)
@@ -618,7 +628,7 @@ def _english_temperature(
         fit = pred.subset(fit_mask(pred.ids, ctx.options.fit_fraction))
         if len(fit.ids) < MIN_FIT_EXAMPLES:
             return None
-        value = fit.fit()
+        value = fit.fit().temperature
         ctx.cache.put_temperature(key, value)
     ctx.temperatures[key] = value
     return value
@@ -690,12 +700,10 @@ def _analyse_cell(ctx: _CellContext, cell_runs: pd.DataFrame) -> tuple[pd.DataFr
         if options.recalibrate:
             if len(fit_ids) >= MIN_FIT_EXAMPLES:
                 fit_pred = pred.subset(np.array([position[i] for i in fit_ids], dtype=np.intp))
-                temperatures["ts_self"] = fit_pred.fit()
-                if not 0.0101 < temperatures["ts_self"] < 99.0:
-                    ctx.notes.append(
-                        f"{run['model']} on {_describe(run)}: the fitted temperature "
-                        f"{temperatures['ts_self']:.3g} is at the end of the search range"
-                    )
+                fitted = fit_pred.fit()
+                temperatures["ts_self"] = fitted.temperature
+                if (note := fitted.note()) is not None:
+                    ctx.notes.append(f"{run['model']} on {_describe(run)}: {note}")
             t_en = _english_temperature(ctx, run, loaded)
             if t_en is not None:
                 temperatures["ts_en"] = t_en
@@ -982,6 +990,7 @@ def analyze_store(
     progress: bool | None = None,
     table_options: TableOptions | None = None,
     shared_examples: bool = False,
+    pooled: bool = True,
 ) -> AnalysisResult:
     """Analyse every run of a prediction store against a baseline system.
 
@@ -1034,6 +1043,9 @@ def analyze_store(
         renamed ids), compare them on the ids they all share and say so in
         ``notes``; by default such a cell is an error
         (:class:`xcal.stats.pairing.ExampleMismatchError`).
+    pooled : bool, default=True
+        Also compute the findings per research question
+        (:mod:`xcal.analyze.findings`: pooled differences over languages).
 
     Returns
     -------
@@ -1131,6 +1143,11 @@ def analyze_store(
     results = _adjust(results, options.correction)
     results = conform(results)
     correlations = _correlations(results, options)
+    findings = None
+    if pooled:
+        from xcal.analyze.findings import compute_findings
+
+        findings = compute_findings(store, runs, options, results)
     result = AnalysisResult(
         results=results,
         reliability=reliability,
@@ -1140,6 +1157,7 @@ def analyze_store(
         cells_cached=cached,
         cells_computed=computed,
         notes=list(dict.fromkeys(ctx.notes)),
+        findings=findings,
     )
     if out is not None:
         result.write_report(out, table_options=table_options)

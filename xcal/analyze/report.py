@@ -255,6 +255,9 @@ def write_report(
     digest.update(csv_path.read_bytes())
     digest.update(data["reliability.csv"])
     digest.update(data.get("correlations.csv", b""))
+    from xcal.analyze.findings_report import findings_digest_bytes, write_findings
+
+    digest.update(findings_digest_bytes(result.findings))
     digest.update(json.dumps(result.options.cell_key(), sort_keys=True, default=str).encode())
     digest.update(repr(table_options).encode())
     stamp_path = out / ".cache" / "report.json"
@@ -316,6 +319,9 @@ def write_report(
         lines.append(
             "- [`correlations.csv`](correlations.csv): correlation of the gain with task distance."
         )
+    if result.findings is not None:
+        lines += ["", *write_findings(result.findings, out)]
+        written += ["findings.csv", "findings.parquet", "findings.tex"]
     lines += ["", "## Tables", ""]
     if tables:
         lines.append(

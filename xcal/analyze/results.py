@@ -119,6 +119,8 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("recall", "Recall", True, True, ("mining",), False),
         MetricInfo("ece", "ECE", False, True, _ALL, True),
         MetricInfo("ece_mass", "ECE (equal mass)", False, True, _ALL, True),
+        MetricInfo("debiased_ece", "Debiased ECE (L2)", False, True, _ALL, True),
+        MetricInfo("smooth_ece", "Smooth ECE", False, True, _ALL, True),
         MetricInfo("mce", "MCE", False, True, _ALL, True),
         MetricInfo("classwise_ece", "Classwise ECE", False, True, _CLS, True),
         MetricInfo("brier", "Brier", False, False, _ALL, True),

@@ -9,8 +9,8 @@ import typer
 
 _METRICS_HELP = (
     "Metrics to compute (repeat or comma-separate): accuracy, exact_match, f1, precision, "
-    "recall, ece, ece_mass, mce, classwise_ece, brier, nll, aurc, confidence (precision and "
-    "recall: bitext mining). Default: all that apply. "
+    "recall, ece, ece_mass, debiased_ece, smooth_ece, mce, classwise_ece, brier, nll, aurc, "
+    "confidence (precision and recall: bitext mining). Default: all that apply. "
     "ece_mass and aurc are the slowest to bootstrap."
 )
 

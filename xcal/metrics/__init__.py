@@ -37,6 +37,7 @@ from xcal.metrics.selective import (
     top_label_risk_coverage_curve,
     top_label_selective_accuracy_score,
 )
+from xcal.metrics.smooth import smooth_calibration_error, top_label_smooth_calibration_error
 
 __all__ = [
     "CalibrationErrorParts",
@@ -56,6 +57,7 @@ __all__ = [
     "risk_coverage_curve",
     "rms_calibration_error",
     "selective_accuracy_score",
+    "smooth_calibration_error",
     "softmax",
     "top_label",
     "top_label_aurc_loss",
@@ -64,4 +66,5 @@ __all__ = [
     "top_label_reliability_table",
     "top_label_risk_coverage_curve",
     "top_label_selective_accuracy_score",
+    "top_label_smooth_calibration_error",
 ]

@@ -27,6 +27,7 @@ from xcal.stats.bootstrap import (
 )
 from xcal.stats.correlation import correlation
 from xcal.stats.multiple import adjust_pvalues
+from xcal.stats.pooled import PooledResult, pooled_difference
 from xcal.stats.regression import fit_mixedlm, fit_ols
 from xcal.stats.significance import permutation_pvalue, permutation_test, swap_distribution
 from xcal.stats.statistic import (
@@ -42,6 +43,7 @@ __all__ = [
     "ArrayStatistic",
     "BootstrapResult",
     "LinearStatistic",
+    "PooledResult",
     "Statistic",
     "adjust_pvalues",
     "align_pair",
@@ -60,5 +62,6 @@ __all__ = [
     "percentile_interval",
     "permutation_pvalue",
     "permutation_test",
+    "pooled_difference",
     "swap_distribution",
 ]

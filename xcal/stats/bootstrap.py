@@ -757,6 +757,8 @@ def paired_bootstrap(
         The two systems' statistics for the same metric, e.g.
         ``metric_statistic("ece", y, logits=..., example_ids=ids)``.
     method : {"percentile", "bca"}
+        Percentile for calibration errors: BCa intervals of ECE differences
+        covered 86-90% at n = 2,000 in an independent check (docs/stats.md).
     level : float, default=0.95
     B : int, default=10,000
     rng : numpy.random.Generator, int or None

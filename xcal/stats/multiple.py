@@ -35,6 +35,8 @@ METHOD_ALIASES = {
     "sidak": "sidak",
     "holm-sidak": "holm-sidak",
     "hommel": "hommel",
+    "fdr_tsbh": "fdr_tsbh",
+    "fdr_tsbky": "fdr_tsbky",
 }
 
 
@@ -83,8 +85,13 @@ def adjust_pvalues(
         The p-values, or a result table with a ``column`` of them. NaN p-values
         stay NaN and do not count toward the number of tests.
     method : str, default="holm"
-        ``"holm"``, ``"bh"`` (``"fdr_bh"``), ``"bonferroni"``, ``"by"``
-        (``"fdr_by"``), or any other ``multipletests`` method.
+        One of the ``multipletests`` methods ``"bonferroni"``, ``"sidak"``,
+        ``"holm-sidak"``, ``"holm"``, ``"simes-hochberg"`` (alias ``"hochberg"``),
+        ``"hommel"``, ``"fdr_bh"`` (aliases ``"bh"``, ``"benjamini-hochberg"``),
+        ``"fdr_by"`` (``"by"``, ``"benjamini-yekutieli"``), ``"fdr_tsbh"`` or
+        ``"fdr_tsbky"``; any other name is an error that lists these. The
+        two-stage methods (``fdr_ts*``) estimate the number of true nulls at
+        ``alpha``, so their adjusted p-values depend on ``alpha``.
     alpha : float, default=0.05
         Family-wise error rate or false discovery rate for the ``reject`` column.
     by : str or list of str, optional

@@ -43,10 +43,17 @@ def parse_mixed_formula(formula: str) -> tuple[str, str, str]:
     re_lhs, group = found[0]
     if "~" not in formula:
         raise ValueError(f"Expected a formula 'response ~ terms', got {formula!r}")
-    fixed = _RANDOM_TERM.sub("", formula)
-    lhs, rhs = fixed.split("~", 1)
-    terms = [t.strip() for t in rhs.split("+") if t.strip()]
-    fixed = f"{lhs.strip()} ~ {' + '.join(terms) if terms else '1'}"
+    lhs, rhs = formula.split("~", 1)
+    # Drop the random term with the "+" that joins it to the rest; every other
+    # term keeps its own sign, so "x + (1 | g) - 1" stays "x - 1" (no intercept).
+    rhs = _RANDOM_TERM.sub("@random@", rhs)
+    rhs = re.sub(r"\+\s*@random@|@random@\s*\+?", "", rhs)
+    rhs = re.sub(r"\s+", " ", rhs).strip()
+    if rhs.startswith("+"):
+        rhs = rhs[1:].strip()
+    if rhs.startswith("- "):
+        rhs = "-" + rhs[2:]
+    fixed = f"{lhs.strip()} ~ {rhs or '1'}"
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", group):
         raise ValueError(f"Expected a column name as the grouping factor, got {group!r}")
     return fixed, f"~{re_lhs.strip()}", group

@@ -4,9 +4,12 @@ The permutation test asks whether the observed difference ``metric(a) -
 metric(b)`` is larger than what swapping the two systems' predictions on a
 random subset of examples would give. Under ``H0`` (the two systems'
 predictions are exchangeable on each example) every swap pattern is equally
-likely, so the test is exact for *any* metric, including those that are not a
-mean of per-example scores, such as ECE: the swapped systems are re-binned and
-their metric recomputed from scratch for every permutation.
+likely, so the test is exact *for that null* whatever the metric, including
+ECE: the swapped systems are re-binned and their metric recomputed from
+scratch for every permutation. Its null is exchangeability, not an equal
+metric: two systems with the same ECE but different predictions are not
+exchangeable, and the test rejects them far more often than its level (see
+:func:`permutation_test`). The paired bootstrap tests the difference itself.
 
 For linear statistics (means, equal-width calibration errors) swapping example
 ``i`` moves ``M_b[i] - M_a[i]`` from one system's sufficient sums to the
@@ -176,12 +179,24 @@ def permutation_test(
     max_memory: int = DEFAULT_MAX_MEMORY,
     progress: bool | None = None,
 ) -> Any:
-    """Paired approximate-randomisation test of ``metric(a) = metric(b)``.
+    """Paired approximate-randomisation test: are the two systems exchangeable?
 
     For each of ``n_permutations`` random swap patterns, the two systems'
     predictions are exchanged on the swapped examples (or whole groups) and the
     metric difference recomputed; the p-value is the share of patterns giving a
     difference at least as extreme as the observed one, ``(1 + hits) / (R + 1)``.
+
+    The null hypothesis is *exchangeability*: on every example, the pair of
+    predictions is as likely in one order as in the other. It implies an equal
+    metric, but an equal metric does not imply it. For a mean of per-example
+    scores (accuracy, Brier, NLL) the difference is what the test is sensitive
+    to; for a calibration error it is not a test of equal calibration. An
+    overconfident and an underconfident system with the same ECE are mixed by
+    the swaps into two nearly calibrated systems, so the permutation null is
+    too narrow and the test rejects far more often than ``alpha`` (30% at
+    alpha 0.05 in ``tests/test_stats_significance.py``; 15-29% on Dirichlet data,
+    n = 50-2,000). To test ``ECE(a) = ECE(b)`` use :func:`paired_bootstrap`,
+    which ``xcal analyze`` does; it never uses this test.
 
     Parameters
     ----------

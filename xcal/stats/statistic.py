@@ -45,6 +45,7 @@ __all__ = [
     "calibration_statistic",
     "mean_statistic",
     "metric_statistic",
+    "smooth_calibration_statistic",
 ]
 
 Finalize = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -316,6 +317,16 @@ def _width_bins(confidence: np.ndarray, n_bins: int) -> np.ndarray:
     return np.clip(ids, 0, n_bins - 1)
 
 
+def _debiased_finalize(n_bins: int) -> Finalize:
+    from xcal.metrics._binning import error_from_statistics
+
+    def debiased(sums: np.ndarray, total: np.ndarray) -> np.ndarray:
+        count, conf_sum = sums[:, :n_bins], sums[:, n_bins : 2 * n_bins]
+        return error_from_statistics(count, conf_sum, sums[:, 2 * n_bins :], "l2", True)
+
+    return debiased
+
+
 def _calibration_finalize(n_bins: int, norm: str) -> Finalize:
     if norm == "l1":
 
@@ -365,9 +376,10 @@ def calibration_statistic(
 ) -> Statistic:
     """Binned top-label calibration error of (confidence, correct) pairs, batched.
 
-    Equal-width bins without debiasing give a :class:`LinearStatistic` (the bin of
-    an example is fixed, so each resample needs only per-bin sums of
-    ``correct - confidence``); everything else delegates to
+    Equal-width bins give a :class:`LinearStatistic` (the bin of an example is
+    fixed, so each resample needs only per-bin sums of ``correct - confidence``,
+    or for the debiased error the per-bin totals, confidence and correct sums);
+    equal-mass bins delegate to
     :func:`xcal.metrics.batched.batched_calibration_error` in its weights form.
     The value equals :func:`xcal.metrics.top_label_calibration_error` with the
     same arguments.
@@ -440,6 +452,17 @@ def calibration_statistic(
         if debias:
             name = "debiased_calibration_error"
     kind = ("calibration", n_bins, binning, norm, debias)
+    if binning == "width" and debias:
+        # The debiased error needs each bin's weight total, confidence sum and
+        # correct sum (its variance term uses the total): 3 n_bins linear sums.
+        n = conf.shape[0]
+        ids = _width_bins(conf, n_bins)
+        rows = np.arange(n)
+        m = np.zeros((n, 3 * n_bins))
+        m[rows, ids] = 1.0
+        m[rows, n_bins + ids] = conf.astype(np.float64)
+        m[rows, 2 * n_bins + ids] = corr.astype(np.float64)
+        return LinearStatistic(m, _debiased_finalize(n_bins), name, kind, example_ids)
     if binning == "width" and not debias:
         n = conf.shape[0]
         ids = _width_bins(conf, n_bins)
@@ -454,6 +477,44 @@ def calibration_statistic(
     return ArrayStatistic(
         _batched_fn(n_bins, binning, norm, debias), arrays, name, kind, example_ids
     )
+
+
+def _smooth_finalize(sums: np.ndarray, total: np.ndarray) -> np.ndarray:
+    return np.abs(sums[:, :-1]).sum(axis=1) / sums[:, -1]
+
+
+def smooth_calibration_statistic(
+    confidence: npt.ArrayLike,
+    correct: npt.ArrayLike,
+    *,
+    sigma: float | None = None,
+    name: str = "smooth_calibration_error",
+    example_ids: npt.ArrayLike | None = None,
+) -> LinearStatistic:
+    """Smooth ECE (Blasiok & Nakkiran 2023) as a linear statistic at a fixed bandwidth.
+
+    At a fixed ``sigma`` the smoothed residual at each grid point and the
+    smoothed density are sums over examples, so resamples need one matrix
+    product. The bandwidth is the sample's own fixed point (or ``sigma``) and
+    is held there under resampling: intervals are for the smooth ECE at that
+    bandwidth. Equals :func:`xcal.metrics.top_label_smooth_calibration_error`.
+
+    Examples
+    --------
+    >>> s = smooth_calibration_statistic([0.6] * 20, [1] * 20)
+    >>> round(s.estimate(), 3)
+    0.4
+    """
+    from xcal.metrics._validation import check_confidence_correct
+    from xcal.metrics.smooth import smooth_bandwidth, smooth_grid, smooth_kernel
+
+    conf, corr, _ = check_confidence_correct(confidence, correct)
+    conf = conf.astype(np.float64, copy=False)
+    if sigma is None:
+        sigma = smooth_bandwidth(conf, corr)
+    k = smooth_kernel(conf, smooth_grid(sigma), sigma)
+    m = np.hstack([k * (corr.astype(np.float64) - conf)[:, None], k.sum(axis=1, keepdims=True)])
+    return LinearStatistic(m, _smooth_finalize, name, ("smooth", float(sigma)), example_ids)
 
 
 # --- metrics by name -----------------------------------------------------------------

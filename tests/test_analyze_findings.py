@@ -1,0 +1,152 @@
+"""Findings per research question from xcal analyze (xcal.analyze.findings)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xcal.analyze import analyze_store
+from xcal.analyze.findings import FINDING_COLUMNS, shift_kind, unit_of
+from xcal.analyze.synthetic import SyntheticSystem, make_synthetic_store
+
+LANGUAGES = ("en", "de", "sw", "ur", "hi", "fr")
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory):
+    root = tmp_path_factory.mktemp("findings")
+    store = make_synthetic_store(
+        root / "store",
+        systems=(
+            # the baseline is overconfident everywhere, the system calibrated
+            SyntheticSystem("baseline", logit_scale=lambda lang, p, s: 2.5),
+            SyntheticSystem("intermediate", intermediate_tasks=("pawsx",)),
+        ),
+        languages=LANGUAGES,
+        conditions=(
+            ("none", 0.0),
+            ("word_shuffle", 0.5),
+            ("word_shuffle", 1.0),
+            ("char_noise", 0.5),
+        ),
+        n_examples=300,
+    )
+    res = analyze_store(
+        store,
+        baseline="baseline",
+        n_boot=400,
+        metrics=["accuracy", "ece", "debiased_ece", "smooth_ece", "brier"],
+        out=root / "out",
+    )
+    return res, root / "out"
+
+
+@pytest.mark.slow
+def test_files_and_index_section(analysed) -> None:
+    res, out = analysed
+    table = pd.read_csv(out / "findings.csv")
+    assert list(table.columns) == list(FINDING_COLUMNS)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(out / "findings.parquet"), res.findings.table, check_dtype=False
+    )
+    tex = (out / "findings.tex").read_text()
+    assert "\\begin{tabular}" in tex and "Q2" in tex and "word\\_shuffle" in tex
+    index = (out / "index.md").read_text()
+    assert "## Findings" in index
+    for heading in ("### Q0", "### Q1", "### Q2", "### Q4"):
+        assert heading in index
+    # what the store cannot answer, and why
+    assert "Q3 (architecture gap)" in index and "decoder-only" in index
+    assert "Q5" in index and "--task-distances" in index
+
+
+@pytest.mark.slow
+def test_pooled_row_is_the_mean_of_the_cells_and_finds_the_planted_effect(analysed) -> None:
+    res, _ = analysed
+    f = res.findings.table
+    row = f[(f["question"] == "Q0") & (f["metric"] == "ece") & (f["pool"] == "non-English")].iloc[0]
+    cells = res.select(comparison="difference", metric="ece", variant="raw", perturbation="none")
+    cells = cells[cells["language"] != "en"]
+    assert row.estimate == pytest.approx(cells["estimate"].mean(), rel=1e-9)
+    assert row.n_languages == 5 and row.n_examples == cells["n_examples"].sum()
+    assert row.ci_high < 0 and row.p_adjusted < 0.05
+    assert "lowers ECE by" in row.direction and "over 5 non-English" in row.direction
+    # the pooled interval is narrower than any one language's
+    assert row.ci_high - row.ci_low < (cells["ci_high"] - cells["ci_low"]).min()
+
+
+@pytest.mark.slow
+def test_questions_slopes_and_adjustment(analysed) -> None:
+    res, _ = analysed
+    f = res.findings.table
+    assert set(f["question"]) >= {"Q0", "Q1", "Q2", "Q4"}
+    assert set(f.loc[f["question"] == "Q1", "perturbation"]) == {"char_noise"}
+    slopes = f[(f["quantity"] == "slope against severity")]
+    assert set(slopes["perturbation"]) == {"word_shuffle", "char_noise"}
+    assert slopes[["ci_low", "ci_high"]].notna().all().all()
+    # Holm within question x metric: never below the raw p-value
+    assert (f["p_adjusted"].dropna() >= f.loc[f["p_adjusted"].notna(), "p_value"] - 1e-12).all()
+    # pools: every Joshi class and script with at least two languages
+    assert any(p.startswith("class ") for p in f["pool"]) and "script Latn" in set(f["pool"])
+    wide = f[~f["conclusive"].astype(bool) & (f["quantity"] == "pooled difference")]
+    assert wide["direction"].str.contains("inconclusive at this sample size").all()
+    assert (wide["n_needed_per_language"] > wide["n_examples"] / wide["n_languages"]).all()
+
+
+@pytest.mark.slow
+def test_mixed_model_cross_check_agrees(analysed) -> None:
+    res, _ = analysed
+    f = res.findings.table
+    rows = f[
+        (f["pool"] == "non-English")
+        & (f["quantity"] == "pooled difference")
+        & f["metric"].isin(["accuracy", "brier"])
+    ]
+    assert rows["mixedlm_estimate"].notna().all()
+    width = rows["ci_high"] - rows["ci_low"]
+    assert (np.abs(rows["mixedlm_estimate"] - rows["estimate"]) < 0.25 * width).all()
+
+
+def test_units_and_shift_kinds() -> None:
+    assert unit_of("xnli", "xnli-dev-000005") == unit_of("xnli", "xnli-dev-000003")
+    assert unit_of("xnli", "xnli-dev-000006") != unit_of("xnli", "xnli-dev-000005")
+    assert unit_of("xquad", "56be4db0acb8001400a502ec") == "56be4db0acb8001400a502ec"
+    assert shift_kind("word_shuffle") == "syntactic"
+    assert shift_kind("char_noise") == "distributional"
+    assert shift_kind("none") is None
+
+
+@pytest.mark.slow
+def test_task_distance_question(tmp_path) -> None:
+    tasks = ("pawsx", "udpos", "squad", "panx")
+    store = make_synthetic_store(
+        tmp_path / "store",
+        systems=(
+            SyntheticSystem("baseline"),
+            *(SyntheticSystem(f"+{t}", intermediate_tasks=(t,)) for t in tasks),
+        ),
+        languages=("en", "de", "sw"),
+        n_examples=200,
+    )
+    distances = pd.DataFrame(
+        {"task_a": tasks, "task_b": "xnli", "measure": "textemb", "distance": [0.1, 0.5, 0.3, 0.9]}
+    )
+    res = analyze_store(
+        store,
+        baseline="baseline",
+        n_boot=200,
+        metrics=["accuracy"],
+        task_distances=distances,
+        cache=False,
+    )
+    q5 = res.findings.table[res.findings.table["question"] == "Q5"]
+    assert set(q5["quantity"].str.split().str[0]) == {"pearson", "spearman", "kendall"}
+    assert (q5["n_units"] == 4).all()
+    pearson = q5[q5["quantity"].str.startswith("pearson")].iloc[0]
+    from xcal.stats.correlation import fisher_z_interval
+
+    assert (pearson.ci_low, pearson.ci_high) == pytest.approx(
+        fisher_z_interval(pearson.estimate, 4)
+    )
+    assert "Q5" not in res.findings.missing

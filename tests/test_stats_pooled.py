@@ -1,0 +1,283 @@
+"""Pooled differences over languages by a cluster bootstrap of source items (xcal.stats.pooled).
+
+The simulations draw parallel data (tests/_parallel_sim.py): 14 languages of
+the same source items in premise groups of three, gold classes 80/15/5, item
+and group difficulty shared by every language and both systems, and two
+Dirichlet-miscalibrated systems whose noise is correlated but not equal.
+
+Monte Carlo tolerances. With S datasets the observed coverage of a 95%
+interval has standard error sqrt(0.95 * 0.05 / S): 1.09 points for S = 400,
+so the band 93-97% is 1.8 standard errors wide on each side. A procedure of
+true coverage 95% lands outside it with probability about 7%; the seeds are
+fixed, so a run is reproducible, and a procedure of true coverage 90% lands
+inside with probability 0.3% (2.7 standard errors), which is what the band
+is there to catch (iid intervals on clustered data cover 85-87%). The
+rejection rate under the null uses S = 1,000 (standard error 0.69 points at
+5%): 6.5% is 2.2 standard errors above the level.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xcal.stats import (
+    adjust_pvalues,
+    calibration_statistic,
+    mean_statistic,
+    paired_bootstrap,
+    pooled_difference,
+)
+from xcal.stats.pooled import bootstrap_target
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _parallel_sim import (
+    DirichletSystem,
+    ParallelDesign,
+    draw,
+    metrics_of,
+    population,
+    top_label,
+)
+
+DESIGN = ParallelDesign()
+SYSTEM = DirichletSystem(
+    strength=2.5, W=((1.8, 0.2, 0.0), (0.0, 1.5, 0.3), (0.1, 0.0, 1.2)), b=(0.3, -0.1, -0.2)
+)
+BASELINE = DirichletSystem(
+    strength=2.8, W=((1.4, 0.0, 0.0), (0.2, 1.2, 0.0), (0.0, 0.2, 1.0)), b=(0.2, 0.0, 0.1)
+)
+# The baseline sharpened until its population L2 calibration error, averaged
+# over the 14 languages, equals the system's (bisection on the population;
+# test_null_systems_have_equal_population_calibration checks it).
+NULL_BASELINE = replace(BASELINE, temperature=0.4754)
+
+
+def _statistic(metric: str, probs: np.ndarray, y: np.ndarray):
+    conf, correct = top_label(probs, y)
+    if metric == "accuracy":
+        return mean_statistic(correct.astype(np.float64))
+    if metric == "brier":
+        return mean_statistic(((probs - np.eye(probs.shape[1])[y]) ** 2).sum(axis=1))
+    if metric == "debiased":
+        return calibration_statistic(conf, correct, norm="l2", debias=True)
+    return calibration_statistic(conf, correct)  # "ece"
+
+
+def _cells(data: dict, metric: str, languages: int = 14) -> dict:
+    probs, y = data["probs"], data["y"]
+    return {
+        lang: (_statistic(metric, probs[0, lang], y), _statistic(metric, probs[1, lang], y))
+        for lang in range(languages)
+    }
+
+
+# ------------------------------------------------------------------ exact behaviour
+
+
+def test_one_cell_equals_the_paired_cluster_bootstrap() -> None:
+    data = draw(np.random.default_rng(0), DESIGN, (SYSTEM, BASELINE), 60)
+    a, b = _cells(data, "ece", 1)[0]
+    res = pooled_difference({"de": (a, b)}, {"de": data["group"]}, B=500, rng=3)
+    row = paired_bootstrap(a, b, B=500, rng=3, groups=data["group"]).iloc[0]
+    assert res.estimate == pytest.approx(row.estimate, abs=1e-15)
+    assert (res.ci_low, res.ci_high) == pytest.approx((row.ci_low, row.ci_high), abs=1e-12)
+    assert res.p_value == pytest.approx(row.p_value)
+    assert res.cell_ci_low[0] == pytest.approx(row.ci_low, abs=1e-12)
+    assert res.n_units == 60 and res.n_examples == 180
+
+
+def test_the_same_item_in_several_languages_is_one_item() -> None:
+    # Identical cells under shared item ids: the pooled replicates are the one
+    # cell's, not averages of independent draws (which would be sqrt(4) narrower).
+    rng = np.random.default_rng(1)
+    s = rng.random(200) < 0.8
+    t = rng.random(200) < 0.7
+    ids = np.arange(200)
+    cells = {lang: (mean_statistic(s), mean_statistic(t)) for lang in "abcd"}
+    shared = pooled_difference(cells, {lang: ids for lang in cells}, B=800, rng=0)
+    single = pooled_difference({"a": cells["a"]}, {"a": ids}, B=800, rng=0)
+    np.testing.assert_allclose(shared.distribution, single.distribution, rtol=1e-12)
+    separate = pooled_difference(
+        cells, {lang: [f"{lang}{i}" for i in ids] for lang in cells}, B=800, rng=0
+    )
+    assert separate.std_error == pytest.approx(shared.std_error / 2, rel=0.15)
+
+
+def test_estimate_is_the_weighted_mean_of_cell_differences() -> None:
+    rng = np.random.default_rng(2)
+    cells, units = {}, {}
+    for lang, n in (("de", 50), ("sw", 80), ("ur", 30)):
+        cells[lang] = (mean_statistic(rng.random(n)), mean_statistic(rng.random(n)))
+        units[lang] = np.arange(n)
+    diffs = np.array([a.estimate() - b.estimate() for a, b in cells.values()])
+    for weights, w in (("equal", np.ones(3) / 3), ("n", np.array([50, 80, 30]) / 160)):
+        res = pooled_difference(cells, units, weights=weights, B=50, rng=0)
+        assert res.estimate == pytest.approx(float(w @ diffs))
+        np.testing.assert_allclose(res.cell_estimate, diffs)
+    two_level = pooled_difference(cells, units, B=400, rng=0, resample_cells=True)
+    assert two_level.std_error > pooled_difference(cells, units, B=400, rng=0).std_error
+
+
+def test_debiased_replicates_are_mirrored_about_the_plug_in() -> None:
+    # On resamples of a sample the debiased error aims at the sample's plug-in
+    # error, not at its own estimate: the interval uses the errors about it.
+    data = draw(np.random.default_rng(4), DESIGN, (SYSTEM, BASELINE), 50)
+    a, b = _cells(data, "debiased", 1)[0]
+    assert bootstrap_target(a) > a.estimate()  # plug-in L2 error is biased upward
+    res = pooled_difference({"x": (a, b)}, {"x": data["group"]}, B=2000, rng=0)
+    centre = np.median(res.distribution)
+    assert abs(centre - res.estimate) < 0.3 * res.std_error
+    assert bootstrap_target(_cells(data, "ece", 1)[0][0]) == _cells(data, "ece", 1)[0][0].estimate()
+
+
+def test_errors_name_the_cell() -> None:
+    a = mean_statistic([1.0, 0.0, 1.0])
+    with pytest.raises(ValueError, match="cell 'de': expected 3 unit labels"):
+        pooled_difference({"de": (a, a)}, {"de": [0, 1]}, B=10)
+    ece = calibration_statistic([0.5, 0.7, 0.9], [1, 0, 1])
+    with pytest.raises(ValueError, match="cell 'sw': the two statistics measure different"):
+        pooled_difference({"sw": (a, ece)}, {"sw": [0, 1, 2]}, B=10)
+    with pytest.raises(ValueError, match="at least one cell"):
+        pooled_difference({}, {}, B=10)
+    with pytest.raises(ValueError, match="cell weights"):
+        pooled_difference({"de": (a, a)}, {"de": [0, 1, 2]}, weights=[-1.0], B=10)
+
+
+# ------------------------------------------------------------------ simulations
+
+
+@pytest.fixture(scope="module")
+def truth() -> dict[str, float]:
+    pop = population(DESIGN, (SYSTEM, BASELINE))
+    return {
+        "accuracy": float((pop["accuracy"][0] - pop["accuracy"][1]).mean()),
+        "brier": float((pop["brier"][0] - pop["brier"][1]).mean()),
+        "debiased": float((pop["l2"][0] - pop["l2"][1]).mean()),
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("metric", ["accuracy", "debiased", "brier"])
+def test_pooled_interval_covers_the_population_difference(metric: str, truth) -> None:
+    # 14 languages x 600 items (200 premise groups): at 150 items per language
+    # the debiased L2 error is itself biased (0.070 for a population 0.082), so
+    # no interval around it can cover; at 600 its bias is 0.1 standard errors.
+    reps, groups = 400, 200
+    rng = np.random.default_rng({"accuracy": 11, "debiased": 12, "brier": 13}[metric])
+    covered = 0
+    widths = []
+    for r in range(reps):
+        data = draw(rng, DESIGN, (SYSTEM, BASELINE), groups)
+        units = {lang: data["group"] for lang in range(14)}
+        res = pooled_difference(_cells(data, metric), units, B=400, rng=r)
+        covered += res.ci_low <= truth[metric] <= res.ci_high
+        widths.append(res.ci_high - res.ci_low)
+    coverage = covered / reps
+    print(f"{metric}: coverage {coverage:.3f}, mean width {np.mean(widths):.4f}")
+    assert 0.93 <= coverage <= 0.97
+
+
+def test_null_systems_have_equal_population_calibration() -> None:
+    pop = population(DESIGN, (SYSTEM, NULL_BASELINE), n_groups=10_000)
+    assert abs(float((pop["l2"][0] - pop["l2"][1]).mean())) < 0.002
+    assert abs(float((pop["accuracy"][0] - pop["accuracy"][1]).mean())) > 0.01  # not exchangeable
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured 10.1% (S = 1,000, 300 items per language) and 7.75% (S = 400, 600 per "
+    "language): the estimates are unbiased under this null (mean difference -0.0002) but the "
+    "bootstrap spread of the debiased L2 difference is too small at these sizes; open",
+)
+def test_rejection_rate_under_equal_population_calibration() -> None:
+    reps, groups = 1000, 100
+    rng = np.random.default_rng(21)
+    rejected = 0
+    for r in range(reps):
+        data = draw(rng, DESIGN, (SYSTEM, NULL_BASELINE), groups)
+        units = {lang: data["group"] for lang in range(14)}
+        res = pooled_difference(_cells(data, "debiased"), units, B=200, rng=r)
+        rejected += res.p_value < 0.05
+    rate = rejected / reps
+    print(f"rejection rate under the null: {rate:.3f}")
+    assert rate <= 0.065
+
+
+def _planted(rng: np.random.Generator, temperatures: np.ndarray, groups: int) -> dict:
+    """The baseline, and the system: the baseline's own logits at a per-language temperature."""
+    base = draw(rng, DESIGN, (replace(SYSTEM, temperature=0.7),), groups)  # overconfident
+    log_p = np.log(base["probs"][0])
+    z = log_p / temperatures[:, None, None]
+    sys_probs = np.exp(z - z.max(axis=2, keepdims=True))
+    sys_probs /= sys_probs.sum(axis=2, keepdims=True)
+    return {**base, "probs": np.stack([sys_probs, base["probs"][0]])}
+
+
+@pytest.fixture(scope="module")
+def planted_temperatures() -> np.ndarray:
+    """Per-language temperatures lowering the population ECE by 1.5 points.
+
+    The overconfident system's ECE falls as its temperature rises from 1 up to
+    the temperature of least ECE, then grows again: bisection within [1, that].
+    """
+    data = _planted(np.random.default_rng(99), np.ones(14), 10_000)
+    y, log_p = data["y"], np.log(data["probs"][1])
+
+    def delta(t: np.ndarray) -> np.ndarray:
+        z = log_p / t[:, None, None]
+        p = np.exp(z - z.max(axis=2, keepdims=True))
+        p /= p.sum(axis=2, keepdims=True)
+        ece = metrics_of(np.stack([p, data["probs"][1]]), y)["ece"]
+        return ece[0] - ece[1]
+
+    grid = np.linspace(1.0, 2.5, 31)
+    values = np.stack([delta(np.full(14, t)) for t in grid])
+    lo, hi = np.ones(14), grid[values.argmin(axis=0)]
+    assert (values.min(axis=0) < -0.015).all()
+    for _ in range(25):
+        mid = (lo + hi) / 2
+        too_far = delta(mid) < -0.015
+        hi = np.where(too_far, mid, hi)
+        lo = np.where(too_far, lo, mid)
+    return (lo + hi) / 2
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured over 40 datasets: at 37 examples per cell the plug-in ECE difference "
+    "averages -0.46 points for a population -1.5 (its small-n bias swamps the effect), pooled "
+    "power 7.5% (Brier: 70%); and cluster intervals from 13 premise groups per cell reject "
+    "after Holm in 25% of datasets; open",
+)
+def test_planted_pooled_effect_found_by_the_pooled_row_and_no_cell(planted_temperatures) -> None:
+    check = _planted(np.random.default_rng(7), planted_temperatures, 10_000)
+    ece = metrics_of(check["probs"], check["y"])["ece"]
+    np.testing.assert_allclose(ece[0] - ece[1], -0.015, atol=0.003)  # in every language
+
+    def run(seed: int) -> tuple[bool, int]:
+        data = _planted(np.random.default_rng(seed), planted_temperatures, 13)
+        n = 37
+        data = {**data, "probs": data["probs"][:, :, :n], "y": data["y"][:n]}
+        units = {lang: data["group"][:n] for lang in range(14)}
+        res = pooled_difference(_cells(data, "ece"), units, B=2000, rng=seed)
+        cells = adjust_pvalues(res.cell_p_value, "holm")
+        return bool(res.p_value < 0.05 and res.ci_high < 0), int((cells < 0.05).sum())
+
+    found, cells_found = run(0)
+    assert found and cells_found == 0
+    # power over 100 datasets
+    outcomes = [run(seed) for seed in range(1, 101)]
+    pooled_power = np.mean([f for f, _ in outcomes])
+    any_cell = np.mean([c > 0 for _, c in outcomes])
+    print(
+        f"planted -1.5 points: pooled power {pooled_power:.2f}, some cell after Holm {any_cell:.2f}"
+    )
+    assert pooled_power >= 0.8
+    assert any_cell <= 0.1

@@ -1,0 +1,740 @@
+"""Answers to the research questions: pooled, powered differences per question.
+
+Per-cell intervals (one language, one condition) are too wide to answer
+"does the intermediate model lower ECE in non-English languages?". This
+module pools each system's difference to the baseline over languages with
+:func:`xcal.stats.pooled_difference`, resampling source items jointly across
+languages (and XNLI's premise groups), and arranges the rows by question:
+
+* Q1 distributional shift (character and word noise, script changes) and
+  Q2 syntactic shift (word order, function words): the pooled difference per
+  condition, and the slope of the difference against severity.
+* Q3 architecture: a decoder-only system against an encoder-only one, and
+  the interaction of that gap with URIEL distance from English.
+* Q4 resource class: the difference pooled within each Joshi class, and its
+  trend over classes.
+* Q5 task distance: correlation of the gain with the distance of the
+  intermediate task to the target task.
+
+Every row carries its estimate, interval, p-value adjusted within the
+question's family (Holm), the number of languages and examples, and the
+direction in words. A row whose interval is wider than a stated threshold
+says so, with the number of examples per language that would bring it under
+(the width shrinks as 1 / sqrt(n)). The raw (unrecalibrated) variant is
+pooled; the other rows of ``results.csv`` stay per cell.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: Metrics pooled in the findings, when the analysis computed them.
+FINDING_METRICS: tuple[str, ...] = ("accuracy", "ece", "debiased_ece", "smooth_ece", "brier")
+#: Interval width above which a row is "inconclusive at this sample size" (metric units).
+WIDTH_THRESHOLD = 0.02
+#: Bootstrap resamples of the pooled rows.
+DEFAULT_POOLED_B = 2000
+
+FINDING_COLUMNS: tuple[str, ...] = (
+    "question",
+    "quantity",
+    "system",
+    "baseline",
+    "task",
+    "perturbation",
+    "severity",
+    "metric",
+    "pool",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "p_adjusted",
+    "n_languages",
+    "n_examples",
+    "n_units",
+    "conclusive",
+    "n_needed_per_language",
+    "direction",
+    "method",
+    "mixedlm_estimate",
+    "mixedlm_ci_low",
+    "mixedlm_ci_high",
+)
+
+QUESTIONS = {
+    "Q0": "Clean data: the system's difference to the baseline over non-English languages",
+    "Q1": "Distributional shift: does the system's advantage over the baseline hold under noise?",
+    "Q2": "Syntactic shift (word order, function words): does the advantage shrink with severity?",
+    "Q3": "Architecture: encoder-only vs decoder-only, and its interaction with URIEL distance",
+    "Q4": "Resource class: the difference by Joshi class, and its trend over classes",
+    "Q5": "Task distance: does the intermediate task's distance predict the gain?",
+}
+
+
+@dataclass
+class Findings:
+    """The findings table and what could not be answered."""
+
+    table: pd.DataFrame
+    missing: dict[str, str] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def unit_of(task: str, example_id: str) -> str:
+    """The resampling unit of an example: its XNLI premise group, else the example itself.
+
+    XNLI's dev and test files list the three hypotheses of a premise on
+    consecutive lines, so ``xnli-dev-000123`` belongs to premise ``123 // 3``.
+    The same example id in several languages is the same source item, so the
+    unit is shared across languages either way. XQuAD's paragraphs are not
+    recorded in the store (its ids are question ids), so its questions are
+    resampled one by one.
+
+    Examples
+    --------
+    >>> unit_of("xnli", "xnli-dev-000124"), unit_of("pawsx", "pawsx-dev-000124")
+    ('xnli-dev-premise-41', 'pawsx-dev-000124')
+    """
+    if task == "xnli":
+        head, _, index = example_id.rpartition("-")
+        if index.isdigit():
+            return f"{head}-premise-{int(index) // 3}"
+    return example_id
+
+
+def shift_kind(perturbation: str) -> str | None:
+    """``"distributional"`` (Q1), ``"syntactic"`` (Q2) or None (clean / unknown)."""
+    if perturbation == "none":
+        return None
+    try:
+        from xcal.perturb import get_perturbation
+
+        module = type(get_perturbation(perturbation)).__module__
+    except Exception:
+        return None
+    if module.endswith("syntactic"):
+        return "syntactic"
+    if module.endswith("noise"):
+        return "distributional"
+    return None
+
+
+def direction(
+    system: str, metric: str, estimate: float, low: float, high: float, n_lang: int, pool: str
+) -> str:
+    """The row in words, e.g. "+pawsx lowers ECE by 1.2 points [0.4, 2.0] over 14 languages"."""
+    from xcal.analyze.results import metric_info
+
+    info = metric_info(metric)
+    scale, unit = (100.0, " points") if info.percent else (1.0, "")
+    if low <= 0 <= high:
+        verb = "does not clearly change"
+        return (
+            f"{system} {verb} {info.label} ({scale * estimate:+.2f}{unit}, "
+            f"95% CI [{scale * low:+.2f}, {scale * high:+.2f}]) over {n_lang} {pool} language(s)"
+        )
+    verb = "raises" if estimate > 0 else "lowers"
+    a, b = sorted((abs(scale * low), abs(scale * high)))
+    return (
+        f"{system} {verb} {info.label} by {abs(scale * estimate):.2f}{unit} "
+        f"[{a:.2f}, {b:.2f}] over {n_lang} {pool} language(s)"
+    )
+
+
+def _needed(width: float, n_per_language: float, threshold: float) -> float:
+    """Examples per language for the interval to shrink to ``threshold`` (width ~ 1 / sqrt(n))."""
+    if not (width > threshold) or n_per_language <= 0:
+        return math.nan
+    return float(math.ceil(n_per_language * (width / threshold) ** 2))
+
+
+def _slope_rows(x: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """OLS slope of each row of ``values`` (c, k) on ``x`` (k,)."""
+    xc = x - x.mean()
+    return (values - values.mean(axis=1, keepdims=True)) @ xc / float(xc @ xc)
+
+
+def _interval_p(estimate: float, dist: np.ndarray, level: float) -> tuple[float, float, float]:
+    from xcal.stats import bootstrap_pvalue, percentile_interval
+
+    dist = dist[np.isfinite(dist)]
+    if dist.size < 10:
+        return math.nan, math.nan, math.nan
+    low, high = percentile_interval(dist, level)
+    return low, high, bootstrap_pvalue(dist, estimate)
+
+
+# ------------------------------------------------------------------ loading cells
+
+
+@dataclass
+class _Cell:
+    language: str
+    system: Any  # Statistic per metric
+    baseline: Any
+    units: np.ndarray
+    per_example: dict[str, tuple[np.ndarray, np.ndarray]]  # metric -> (sys, base) per example
+
+
+def _load_cells(
+    store: Any,
+    runs: pd.DataFrame,
+    options: Any,
+    system: str,
+    condition: Mapping[str, Any],
+    metrics: Sequence[str],
+) -> dict[str, dict[str, _Cell]]:
+    """metric -> language -> cell of (system, baseline) statistics on the evaluation examples."""
+    from xcal.analyze import pipeline as pl
+
+    keys = ["task", "split", "perturbation", "severity", "perturbation_seed"]
+    mask = np.ones(len(runs), dtype=bool)
+    for k in keys:
+        mask &= (runs[k] == condition[k]).to_numpy()
+    part = runs[mask & ~runs["language"].isin(list(options.english)).to_numpy()]
+    out: dict[str, dict[str, _Cell]] = {m: {} for m in metrics}
+    for language, lang_runs in part.groupby("language", sort=True):
+        mine = lang_runs[lang_runs["model"] == system]
+        base = lang_runs[lang_runs["model"] == options.baseline]
+        if mine.empty or base.empty:
+            continue
+        ps = pl.load_predictions(store, mine.iloc[0].to_dict(), options)
+        pb = pl.load_predictions(store, base.iloc[0].to_dict(), options)
+        common = np.array(sorted(set(ps.ids.tolist()) & set(pb.ids.tolist())), dtype=object)
+        if options.recalibrate:
+            common = common[~pl.fit_mask(common, options.fit_fraction)]
+        if len(common) < 2:
+            continue
+        pos_s = {v: i for i, v in enumerate(ps.ids.tolist())}
+        pos_b = {v: i for i, v in enumerate(pb.ids.tolist())}
+        es = ps.subset(np.array([pos_s[i] for i in common], dtype=np.intp))
+        eb = pb.subset(np.array([pos_b[i] for i in common], dtype=np.intp))
+        ss, sb = pl._score(es, es.base_temperature), pl._score(eb, eb.base_temperature)
+        units = np.array([unit_of(str(condition["task"]), str(i)) for i in common], dtype=object)
+        for m in metrics:
+            a = pl._statistic(m, es, ss, options.n_bins)
+            b = pl._statistic(m, eb, sb, options.n_bins)
+            if a is None or b is None:
+                continue
+            per_example: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+            if m in ("accuracy", "brier") and hasattr(a, "contributions"):
+                per_example[m] = (a.contributions[:, 0].copy(), b.contributions[:, 0].copy())
+            out[m][str(language)] = _Cell(str(language), a, b, units, per_example)
+    return out
+
+
+def _mixedlm(cells: Mapping[str, _Cell], metric: str, level: float) -> tuple[float, float, float]:
+    """Mixed-effects cross-check of the pooled difference of a per-example metric.
+
+    ``d ~ C(language, Sum)`` with a random intercept per source item (statsmodels
+    MixedLM, REML): with sum-to-zero coding the intercept is the mean of the
+    language means, the pooled estimand over these (fixed) languages, and the
+    item intercept carries the correlation of one item's differences across
+    languages. Crossed language and item random effects (one group, two
+    variance components) took 26 s per fit on a 5-language store, too slow to
+    run for every row. Returns (estimate, ci_low, ci_high) or NaNs.
+    """
+    rows = [
+        pd.DataFrame(
+            {
+                "d": c.per_example[metric][0] - c.per_example[metric][1],
+                "language": c.language,
+                "item": c.units,
+            }
+        )
+        for c in cells.values()
+        if metric in c.per_example
+    ]
+    if len(rows) < 2:
+        return math.nan, math.nan, math.nan
+    data = pd.concat(rows, ignore_index=True)
+    if data["d"].var() == 0:
+        return math.nan, math.nan, math.nan
+    import warnings
+
+    import statsmodels.formula.api as smf
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = smf.mixedlm("d ~ C(language, Sum)", data, groups=data["item"]).fit(reml=True)
+        ci = res.conf_int(alpha=1 - level).loc["Intercept"]
+        return float(res.fe_params["Intercept"]), float(ci.iloc[0]), float(ci.iloc[1])
+    except Exception:
+        return math.nan, math.nan, math.nan
+
+
+# ------------------------------------------------------------------ the findings
+
+
+def compute_findings(
+    store: Any,
+    runs: pd.DataFrame,
+    options: Any,
+    results: pd.DataFrame,
+    *,
+    B: int = DEFAULT_POOLED_B,
+    width_threshold: float = WIDTH_THRESHOLD,
+    mixedlm: bool = True,
+) -> Findings:
+    """Pooled findings per research question (see the module docstring).
+
+    Parameters
+    ----------
+    store : PredictionStore
+    runs : DataFrame
+        The runs analysed (the store's manifests).
+    options : AnalysisOptions
+    results : DataFrame
+        The per-cell results (for the grouping columns: resource class,
+        URIEL distance, architecture, task distance).
+    B : int
+        Resamples of every pooled row (at most the analysis' ``n_boot``).
+    width_threshold : float
+        Interval width (in metric units) above which a row is inconclusive.
+    mixedlm : bool
+        Fit the mixed-effects cross-check for per-example metrics.
+
+    Returns
+    -------
+    Findings
+    """
+    from xcal.stats import adjust_pvalues, pooled_difference
+
+    metrics = [m for m in FINDING_METRICS if m in options.metrics]
+    # Mining cells have their own scoring (F1 at a fitted threshold, Platt confidence):
+    # their per-cell rows are in results, but they are not pooled here.
+    runs = runs[runs["record_kind"] != "mining"]
+    B = min(B, options.n_boot)  # a quick look (--n-boot 200) stays quick
+    missing: dict[str, str] = {}
+    rows: list[dict[str, Any]] = []
+    if options.n_boot == 0 or not metrics:
+        return Findings(_frame(rows), {"all": "no bootstrap (--n-boot 0) or no pooled metric"})
+    lang_info = (
+        results.drop_duplicates("language").set_index("language")[
+            ["resource_class", "language_distance"]
+        ]
+        if not results.empty
+        else pd.DataFrame(columns=["resource_class", "language_distance"])
+    )
+    scripts: dict[str, str] = {}
+    try:
+        from xcal.transfer.language import script as script_of
+
+        for lang in lang_info.index:
+            try:
+                scripts[str(lang)] = script_of(str(lang))
+            except Exception:
+                scripts[str(lang)] = ""
+    except ImportError:  # pragma: no cover
+        pass
+
+    systems = sorted(set(runs["model"]) - {options.baseline})
+    conditions: list[dict[str, Any]] = [
+        {str(k): v for k, v in record.items()}
+        for record in runs[["task", "split", "perturbation", "severity", "perturbation_seed"]]
+        .drop_duplicates()
+        .sort_values(["task", "perturbation", "severity"])
+        .to_dict("records")
+    ]
+    # pooled rows: (system, task, metric, perturbation) -> severity -> result (for slopes)
+    by_severity: dict[tuple[str, str, str, str], dict[float, Any]] = {}
+    for system in systems:
+        for condition in conditions:
+            cells = _load_cells(store, runs, options, system, condition, metrics)
+            kind = shift_kind(str(condition["perturbation"]))
+            for metric, per_lang in cells.items():
+                if not per_lang:
+                    continue
+                langs = sorted(per_lang)
+                pools: dict[str, list[str]] = {"non-English": langs}
+                for lang in langs:
+                    rc = (
+                        lang_info["resource_class"].get(lang, math.nan)
+                        if len(lang_info)
+                        else math.nan
+                    )
+                    if rc == rc:
+                        pools.setdefault(f"class {int(rc)}", []).append(lang)
+                    if scripts.get(lang):
+                        pools.setdefault(f"script {scripts[lang]}", []).append(lang)
+                seed = _stable_seed(options.seed, system, condition["task"], metric)
+                for pool, members in pools.items():
+                    if pool != "non-English" and len(members) < 2:
+                        continue
+                    res = pooled_difference(
+                        {
+                            lang: (per_lang[lang].system, per_lang[lang].baseline)
+                            for lang in members
+                        },
+                        {lang: per_lang[lang].units for lang in members},
+                        B=B,
+                        rng=seed,
+                        level=options.level,
+                    )
+                    ml = (
+                        _mixedlm({k: per_lang[k] for k in members}, metric, options.level)
+                        if mixedlm and pool == "non-English"
+                        else (math.nan,) * 3
+                    )
+                    question = (
+                        "Q1" if kind == "distributional" else "Q2" if kind == "syntactic" else "Q0"
+                    )
+                    if pool.startswith("class"):
+                        question = "Q4"
+                    rows.append(
+                        _row(
+                            question,
+                            "pooled difference",
+                            system,
+                            options.baseline,
+                            condition,
+                            metric,
+                            pool,
+                            res,
+                            width_threshold,
+                            ml,
+                        )
+                    )
+                    if pool == "non-English":
+                        key = (
+                            system,
+                            str(condition["task"]),
+                            metric,
+                            str(condition["perturbation"]),
+                        )
+                        by_severity.setdefault(key, {})[float(condition["severity"])] = res
+                # Q4 trend over classes; Q3 interaction with URIEL distance
+                full = by_severity[
+                    (system, str(condition["task"]), metric, str(condition["perturbation"]))
+                ][float(condition["severity"])]
+                for quantity, column, question in (
+                    ("trend over resource classes (per class)", "resource_class", "Q4"),
+                    ("slope against URIEL distance from English", "language_distance", "Q3"),
+                ):
+                    x = np.array(
+                        [lang_info[column].get(lang, math.nan) for lang in langs], dtype=float
+                    )
+                    ok = np.isfinite(x)
+                    if ok.sum() < 3 or np.unique(x[ok]).size < 2:
+                        continue
+                    est = float(_slope_rows(x[ok], full.cell_estimate[None, ok])[0])
+                    dist = _slope_rows(x[ok], full.cell_distribution[:, ok])
+                    low, high, p = _interval_p(est, dist, options.level)
+                    rows.append(
+                        _slope_row(
+                            question,
+                            quantity,
+                            system,
+                            options.baseline,
+                            condition,
+                            metric,
+                            est,
+                            low,
+                            high,
+                            p,
+                            int(ok.sum()),
+                            full,
+                            width_threshold,
+                        )
+                    )
+    # Q1/Q2 slopes of the pooled difference against severity (clean run at severity 0)
+    for (system, task, metric, perturbation), per_sev in by_severity.items():
+        kind = shift_kind(perturbation)
+        if kind is None:
+            continue
+        clean = by_severity.get((system, task, metric, "none"), {})
+        series = dict(per_sev)
+        if clean:  # the clean run is severity 0 of every perturbation
+            series[0.0] = next(iter(clean.values()))
+        if len(series) < 2:
+            continue
+        sev = np.array(sorted(series))
+        results_ = [series[s] for s in sev]
+        b_min = min(r.distribution.shape[0] for r in results_)
+        same_draws = len({r.n_units for r in results_}) == 1 and all(
+            r.B_valid == r.B for r in results_
+        )
+        est = float(_slope_rows(sev, np.array([[r.estimate for r in results_]]))[0])
+        if same_draws:
+            reps = np.column_stack([r.distribution[:b_min] for r in results_])
+            low, high, p = _interval_p(est, _slope_rows(sev, reps), options.level)
+            method = "OLS slope of pooled differences; item bootstrap shared across severities"
+        else:
+            low = high = p = math.nan
+            method = "OLS slope (conditions hold different items: no joint interval)"
+        question = "Q1" if kind == "distributional" else "Q2"
+        condition = {"task": task, "perturbation": perturbation, "severity": math.nan}
+        row = _slope_row(
+            question,
+            "slope against severity",
+            system,
+            options.baseline,
+            condition,
+            metric,
+            est,
+            low,
+            high,
+            p,
+            int(results_[-1].cell_n.size),
+            results_[-1],
+            width_threshold,
+        )
+        row["method"] = method
+        rows.append(row)
+
+    rows += _task_distance_rows(rows, results, options)
+    table = _frame(rows)
+    if not table.empty:
+        table = adjust_pvalues(table, "holm", by=["question", "metric"])
+        table = table.drop(columns=["reject", "correction"])
+        table = table.loc[:, list(FINDING_COLUMNS)]
+    present = set(table["question"]) if not table.empty else set()
+    for q in ("Q1", "Q2"):
+        if q not in present:
+            kind = "distributional" if q == "Q1" else "syntactic"
+            missing[q] = (
+                f"no {kind} perturbation runs: run `xcal infer` with a {kind} perturbation "
+                "(see `xcal perturb --help`) for the baseline and the system in non-English languages"
+            )
+    if "Q4" not in present:
+        missing["Q4"] = (
+            "needs at least two non-English languages of one Joshi resource class for a "
+            "pooled row, and three languages over two classes for the trend: run more languages"
+        )
+    arch = sorted(set(str(a) for a in runs.get("architecture", pd.Series(dtype=str)).dropna()))
+    if not (any("decoder" in a for a in arch) and any("encoder" in a for a in arch)):
+        missing["Q3 (architecture gap)"] = (
+            "needs runs of an encoder-only and a decoder-only model on the same task and "
+            f"languages; the store has architecture(s) {arch or ['(none recorded)']}"
+        )
+    if not any(r["question"] == "Q5" for r in rows):
+        missing["Q5"] = (
+            "needs task distances (`xcal analyze --task-distances CSV` from "
+            "`xcal transfer task-distance --out`) and at least four system x target-task "
+            "points (systems trained on different intermediate tasks)"
+        )
+    return Findings(table, missing)
+
+
+def _task_distance_rows(
+    rows: list[dict[str, Any]], results: pd.DataFrame, options: Any
+) -> list[dict[str, Any]]:
+    """Q5: correlation of the pooled clean gain with the intermediate task's distance.
+
+    One point per system x target task: the gain (positive = better) pooled
+    over non-English languages, against the task distance of the system's
+    intermediate task(s). Pearson with a Fisher-z interval; Spearman and
+    Kendall with percentile-bootstrap intervals (not validated at n = 6-10);
+    permutation p-values for all three.
+    """
+    from xcal.analyze.results import metric_info
+    from xcal.stats import correlation
+    from xcal.stats.correlation import fisher_z_interval
+
+    if "task_distance" not in results.columns or results["task_distance"].isna().all():
+        return []
+    distance = (
+        results.dropna(subset=["task_distance"]).groupby(["system", "task"])["task_distance"].mean()
+    )
+    out: list[dict[str, Any]] = []
+    clean = [
+        r
+        for r in rows
+        if r["question"] == "Q0"
+        and r["pool"] == "non-English"
+        and r["quantity"] == "pooled difference"
+    ]
+    for metric in sorted({r["metric"] for r in clean}):
+        sign = 1.0 if metric_info(metric).higher_is_better else -1.0
+        points = [
+            (distance.get((r["system"], r["task"]), math.nan), sign * r["estimate"], r)
+            for r in clean
+            if r["metric"] == metric
+        ]
+        points = [p for p in points if p[0] == p[0]]
+        if len(points) < 4 or len({p[0] for p in points}) < 2:
+            continue
+        x = np.array([p[0] for p in points])
+        y = np.array([p[1] for p in points])
+        table = correlation(
+            x,
+            y,
+            ["pearson", "spearman", "kendall"],
+            B=max(options.n_boot, 1),
+            n_permutations=max(options.n_boot, 1),
+            rng=options.seed,
+            progress=False,
+        )
+        for t in table.to_dict("records"):
+            est = float(t["estimate"])
+            low, high = (
+                fisher_z_interval(est, len(points), options.level)
+                if t["metric"] == "pearson" and np.isfinite(est)
+                else (float(t["ci_low"]), float(t["ci_high"]))
+            )
+            words = (
+                f"{t['metric']} correlation of the {metric} gain with task distance "
+                f"{est:+.2f} [{low:+.2f}, {high:+.2f}] over {len(points)} system x task points"
+            )
+            if high - low > 0.5:
+                words += "; inconclusive at this sample size"
+            out.append(
+                {
+                    "question": "Q5",
+                    "quantity": f"{t['metric']} correlation of gain with task distance",
+                    "system": "all",
+                    "baseline": options.baseline,
+                    "task": "all",
+                    "perturbation": "none",
+                    "severity": 0.0,
+                    "metric": metric,
+                    "pool": "non-English",
+                    "estimate": est,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "p_value": float(t["p_value"]),
+                    "n_languages": int(max(p[2]["n_languages"] for p in points)),
+                    "n_examples": int(sum(p[2]["n_examples"] for p in points)),
+                    "n_units": len(points),
+                    "conclusive": bool(high - low <= 0.5),
+                    "n_needed_per_language": math.nan,
+                    "direction": words,
+                    "method": ("Fisher z" if t["metric"] == "pearson" else "percentile bootstrap")
+                    + " interval; permutation p-value",
+                    "mixedlm_estimate": math.nan,
+                    "mixedlm_ci_low": math.nan,
+                    "mixedlm_ci_high": math.nan,
+                }
+            )
+    return out
+
+
+def _stable_seed(seed: int, *parts: Any) -> int:
+    import hashlib
+    import json
+
+    digest = hashlib.blake2b(json.dumps([seed, *map(str, parts)]).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    for column in FINDING_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = pd.Series(dtype=float)
+    return frame.loc[:, list(FINDING_COLUMNS)]
+
+
+def _row(
+    question: str,
+    quantity: str,
+    system: str,
+    baseline: str,
+    condition: Mapping[str, Any],
+    metric: str,
+    pool: str,
+    res: Any,
+    threshold: float,
+    ml: tuple[float, float, float],
+) -> dict[str, Any]:
+    width = res.ci_high - res.ci_low
+    n_lang = int(res.cell_n.size)
+    row = {
+        "question": question,
+        "quantity": quantity,
+        "system": system,
+        "baseline": baseline,
+        "task": condition["task"],
+        "perturbation": condition["perturbation"],
+        "severity": float(condition["severity"]),
+        "metric": metric,
+        "pool": pool,
+        "estimate": res.estimate,
+        "ci_low": res.ci_low,
+        "ci_high": res.ci_high,
+        "p_value": res.p_value,
+        "n_languages": n_lang,
+        "n_examples": res.n_examples,
+        "n_units": res.n_units,
+        "conclusive": bool(width <= threshold),
+        "n_needed_per_language": _needed(width, res.n_examples / max(n_lang, 1), threshold),
+        "method": "pooled paired difference, cluster bootstrap of source items (percentile"
+        + (", basic about the plug-in" if metric == "debiased_ece" else "")
+        + ")",
+        "mixedlm_estimate": ml[0],
+        "mixedlm_ci_low": ml[1],
+        "mixedlm_ci_high": ml[2],
+    }
+    text = direction(system, metric, res.estimate, res.ci_low, res.ci_high, n_lang, pool)
+    if not row["conclusive"]:
+        text += (
+            f"; inconclusive at this sample size (interval wider than {threshold:g}; about "
+            f"{int(row['n_needed_per_language'])} examples per language would be needed)"
+        )
+    row["direction"] = text
+    return row
+
+
+def _slope_row(
+    question: str,
+    quantity: str,
+    system: str,
+    baseline: str,
+    condition: Mapping[str, Any],
+    metric: str,
+    est: float,
+    low: float,
+    high: float,
+    p: float,
+    n_lang: int,
+    res: Any,
+    threshold: float,
+) -> dict[str, Any]:
+    width = high - low
+    conclusive = bool(width <= threshold) if np.isfinite(width) else False
+    if np.isfinite(low) and not (low <= 0 <= high):
+        words = f"the difference {'grows' if est > 0 else 'falls'} by {abs(est):.4f} per unit ({quantity}) [{low:.4f}, {high:.4f}]"
+    else:
+        words = f"no clear {quantity} ({est:+.4f}, 95% CI [{low:.4f}, {high:.4f}])"
+    if not conclusive:
+        needed = _needed(width, res.n_examples / max(n_lang, 1), threshold)
+        words += "; inconclusive at this sample size" + (
+            f" (about {int(needed)} examples per language would be needed)"
+            if needed == needed
+            else ""
+        )
+    return {
+        "question": question,
+        "quantity": quantity,
+        "system": system,
+        "baseline": baseline,
+        "task": condition["task"],
+        "perturbation": condition["perturbation"],
+        "severity": float(condition.get("severity", math.nan)),
+        "metric": metric,
+        "pool": "non-English",
+        "estimate": est,
+        "ci_low": low,
+        "ci_high": high,
+        "p_value": p,
+        "n_languages": n_lang,
+        "n_examples": res.n_examples,
+        "n_units": res.n_units,
+        "conclusive": conclusive,
+        "n_needed_per_language": _needed(width, res.n_examples / max(n_lang, 1), threshold),
+        "direction": f"{system} vs {baseline}, {metric}: {words}",
+        "method": "OLS slope of per-language differences; item bootstrap",
+        "mixedlm_estimate": math.nan,
+        "mixedlm_ci_low": math.nan,
+        "mixedlm_ci_high": math.nan,
+    }
