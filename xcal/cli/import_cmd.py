@@ -7,8 +7,12 @@ from typing import Annotated, Any
 
 import typer
 
+from xcal.cli.options import CONTEXT_SETTINGS
+
 app = typer.Typer(
-    help="Import other tools' predictions into a prediction store.", no_args_is_help=True
+    help="Import other tools' predictions into a prediction store.",
+    no_args_is_help=True,
+    context_settings=CONTEXT_SETTINGS,
 )
 
 

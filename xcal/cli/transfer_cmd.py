@@ -9,12 +9,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from xcal.cli.options import CONTEXT_SETTINGS
+
 if TYPE_CHECKING:
     import pandas as pd
 
 app = typer.Typer(
     help="Transfer analysis: gains over a baseline, task and language distances, task selection.",
     no_args_is_help=True,
+    context_settings=CONTEXT_SETTINGS,
 )
 
 OutOption = Annotated[
