@@ -114,7 +114,10 @@ def test_filters_and_options_reach_the_analysis(store, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--baseline", "bas"], "unknown baseline model 'bas' (did you mean 'base'?); known: base, stilts"),
+        (
+            ["--baseline", "bas"],
+            "unknown baseline model 'bas' (did you mean 'base'?); known: base, stilts",
+        ),
         (
             ["--baseline", "base", "--correction", "fdr"],
             "--correction must be one of holm, bonferroni, bh",

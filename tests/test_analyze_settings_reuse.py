@@ -139,7 +139,7 @@ def test_resolution_order_and_bad_records(demo_like, tmp_path):
     ]
     assert read_settings(tmp_path) == {}
     (tmp_path / "settings.json").write_text('{"n_bins": "15"}')
-    with pytest.raises(ValueError, match="settings.json: n_bins must be of type int, got '15'"):
+    with pytest.raises(ValueError, match=r"settings\.json: n_bins must be of type int, got '15'"):
         read_settings(tmp_path)
     (tmp_path / "settings.json").write_text("[1]")
     with pytest.raises(ValueError, match="expected a JSON object"):

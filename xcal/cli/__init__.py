@@ -36,11 +36,15 @@ def _root(
     version: Annotated[
         bool,
         typer.Option(
-            "--version", callback=version_callback, is_eager=True, help="Print the version and exit."
+            "--version",
+            callback=version_callback,
+            is_eager=True,
+            help="Print the version and exit.",
         ),
     ] = False,
 ) -> None:
     """Calibration under zero-shot cross-lingual transfer: infer, store, analyze."""
+
 
 app.add_typer(store_cmd.app, name="store")
 app.command("infer")(infer_cmd.infer)

@@ -33,7 +33,9 @@ def lm_eval(
     store: Annotated[Path, typer.Option("--store", "-s", help="Prediction store directory.")],
     model: Annotated[
         str | None,
-        typer.Option(help="Model name in the store (default: the results' model_name)."),
+        typer.Option(
+            "--model", "-m", help="Model name in the store (default: the results' model_name)."
+        ),
     ] = None,
     task_map: Annotated[
         list[str] | None,

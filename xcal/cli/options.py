@@ -11,11 +11,14 @@ concept spelled two ways. Old spellings survive only as hidden options that
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from typing import NoReturn
 
 import typer
+
+from xcal.registry import did_you_mean
+
+__all__ = ["did_you_mean", "fail", "merge", "resolve_filters", "split_csv"]
 
 #: Every command accepts -h as well as --help.
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
@@ -62,18 +65,6 @@ def split_csv(values: Iterable[str] | None) -> list[str]:
 def merge(new: Sequence[str] | None, *old: Sequence[str] | None) -> list[str]:
     """The values of a flag and its hidden deprecated aliases, as one comma-split list."""
     return split_csv([*(new or []), *(v for values in old for v in (values or []))])
-
-
-def did_you_mean(what: str, value: str, known: Iterable[str]) -> str:
-    """``unknown task 'xnl'; did you mean 'xnli'? known: pawsx, xnli``.
-
-    >>> did_you_mean("task", "xnl", ["xnli", "pawsx"])
-    "unknown task 'xnl' (did you mean 'xnli'?); known: pawsx, xnli"
-    """
-    names = sorted(dict.fromkeys(str(k) for k in known))
-    close = difflib.get_close_matches(value, names, n=3, cutoff=0.6)
-    hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
-    return f"unknown {what} {value!r}{hint}; known: {', '.join(names) or '(none)'}"
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
