@@ -9,7 +9,7 @@ spellings, or when a hidden option is not a listed deprecated alias.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 import typer
@@ -133,10 +133,10 @@ def test_the_check_finds_a_second_spelling() -> None:
 
     @old.command()
     def analyze(
-        language: list[str] = typer.Option(None, "--language", "--lang"),
-        b: int = typer.Option(10, "--B"),
-        metrics: list[str] = typer.Option(None, "--metrics", "-m"),
-        quiet: bool = typer.Option(False, "--quiet", hidden=True),
+        language: Annotated[list[str] | None, typer.Option("--language", "--lang")] = None,
+        b: Annotated[int, typer.Option("--B")] = 10,
+        metrics: Annotated[list[str] | None, typer.Option("--metrics", "-m")] = None,
+        quiet: Annotated[bool, typer.Option("--quiet", hidden=True)] = False,
     ) -> None: ...
 
     @old.command()

@@ -41,7 +41,8 @@ def lm_eval(
         list[str] | None,
         typer.Option(
             "--task-map",
-            help="NAME=TASK:LANG for an lm-eval task outside the known families (repeatable).",
+            help="NAME=TASK:LANG for an lm-eval task outside the known families "
+            "(repeatable or a,b).",
         ),
     ] = None,
     overwrite: Annotated[
@@ -61,7 +62,9 @@ def lm_eval(
 
     err = Console(stderr=True, soft_wrap=True)  # paths in messages stay whole
     mapping: dict[str, str] = {}
-    for item in task_map or []:
+    from xcal.cli.options import split_csv
+
+    for item in split_csv(task_map):
         name, sep, target = item.partition("=")
         task, colon, language = target.partition(":")
         if not sep or not colon or not name or not task or not language:

@@ -11,8 +11,8 @@ concept spelled two ways. Old spellings survive only as hidden options that
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import NoReturn
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NoReturn
 
 import typer
 
@@ -86,7 +86,7 @@ def version_callback(value: bool) -> None:
 
 
 def resolve_filters(
-    wanted: dict[str, list[str]], available: dict[str, Iterable[str]]
+    wanted: Mapping[str, list[str]], available: Mapping[str, Iterable[Any]]
 ) -> dict[str, list[str]]:
     """The stored values each requested filter value names, or a "did you mean" error.
 

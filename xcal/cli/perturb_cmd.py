@@ -34,7 +34,7 @@ def perturb(
     language_old: Annotated[
         str | None, typer.Option("--language", hidden=True, help="Old --lang.")
     ] = None,
-    perturbation: Annotated[
+    pert_name: Annotated[
         str | None,
         typer.Option("--perturbation", "-p", help="Perturbation name (see --list)."),
     ] = None,
@@ -58,7 +58,7 @@ def perturb(
     ] = None,
     field: Annotated[
         list[str] | None,
-        typer.Option("--field", help="Field to perturb (repeatable; default: the task's)."),
+        typer.Option("--field", help="Fields to perturb (repeatable or a,b; default: the task's)."),
     ] = None,
     param: Annotated[
         list[str] | None,
@@ -85,7 +85,7 @@ def perturb(
         console.print(table)
         return
     lang = lang or language_old
-    name = perturbation or name_old
+    name = pert_name or name_old
     missing = [
         opt for opt, v in (("--task", task), ("--lang", lang), ("--perturbation", name)) if not v
     ]
@@ -104,7 +104,9 @@ def perturb(
         root = resolve_data_dir(data_dir)
         (lang,) = task_obj.resolve_languages(root, [lang], split)
         examples = task_obj.load(root, lang, split)[:n]
-        fields = tuple(field) if field else tuple(task_obj.text_fields)
+        from xcal.cli.options import split_csv
+
+        fields = tuple(split_csv(field)) or tuple(task_obj.text_fields)
         result = apply_to_examples(examples, perturbation, severity, seed, fields, language=lang)
         manifest = manifest_fields(
             perturbation, language=lang, severity=severity, seed=seed, fields=fields

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from xcal.cli.options import CONTEXT_SETTINGS, fail, merge, resolve_filters
+from xcal.cli.options import CONTEXT_SETTINGS, fail, merge, resolve_filters, split_csv
 
 app = typer.Typer(
     help="Inspect, validate and compare prediction stores.",
@@ -126,7 +126,7 @@ def validate(
         typer.Option(
             "--n-classes",
             help="TASK=C: the number of classes (or choices) task TASK must have "
-            "(repeatable; overrides the registered task's).",
+            "(repeatable or a,b; overrides the registered task's).",
         ),
     ] = None,
 ) -> None:
@@ -141,7 +141,7 @@ def validate(
 
     console = Console()
     expected = _registered_n_classes()
-    for item in n_classes or []:
+    for item in split_csv(n_classes):
         task, sep, value = item.partition("=")
         if not sep or not task or not value.isdigit():
             console.print(f"[red]error:[/] --n-classes expects TASK=C, got {item!r}")

@@ -126,6 +126,11 @@ def gains(
     lower_is_better = split_csv(lower_is_better) if lower_is_better else None
     with _errors():
         scores = read_results_table(table)
+        from xcal.registry import did_you_mean
+
+        for name in [baseline, *(system or [])]:
+            if name not in set(scores["system"]):
+                raise ValueError(did_you_mean("system", name, scores["system"]) + f" (in {table})")
         if _from_analysis(table):
             # An analysis holds tasks the baseline did not run (e.g. a retriever on
             # Tatoeba): compare on the tasks it did.
