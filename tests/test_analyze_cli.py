@@ -39,6 +39,7 @@ def test_help_gets_a_newcomer_to_a_report():
         "--metric",
         "--source-language",
         "bonferroni",
+        "settings.json",
         "Examples",
         "xcal store ls",
     ):

@@ -16,7 +16,8 @@ _METRICS_HELP = (
 )
 
 
-_RECORDED = "[default: as recorded in OUT/settings.json, else {}]"
+# Parentheses, not brackets: rich would read "[default: ...]" as markup and drop it.
+_RECORDED = "(default: as recorded in OUT/settings.json, else {})"
 
 
 def analyze(

@@ -44,7 +44,7 @@ def infer(
             "--lang",
             "-l",
             help="Languages, ISO 639-1 or 639-3, e.g. de,fr; replaces the languages of every "
-            "task, a config file's [[task]] tables included (default: all in the data dir).",
+            "task, a config file's task tables included (default: all in the data dir).",
         ),
     ] = None,
     languages_old: Annotated[
@@ -72,7 +72,7 @@ def infer(
         str | None,
         typer.Option(
             "--split",
-            help="Data split for every task, a config file's [[task]] tables included "
+            help="Data split for every task, a config file's task tables included "
             "(default: each task's evaluation split).",
         ),
     ] = None,
