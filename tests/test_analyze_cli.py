@@ -36,7 +36,10 @@ def test_help_gets_a_newcomer_to_a_report():
         "--out",
         "--n-boot",
         "--correction",
-        "--metrics",
+        "--metric",
+        "--source-language",
+        "bonferroni",
+        "settings.json",
         "Examples",
         "xcal store ls",
     ):
@@ -113,17 +116,60 @@ def test_filters_and_options_reach_the_analysis(store, tmp_path):
     ("args", "message"),
     [
         (
-            ["--baseline", "nope"],
-            "baseline 'nope' is not a model in the store; models: base, stilts",
+            ["--baseline", "bas"],
+            "unknown baseline model 'bas' (did you mean 'base'?); known: base, stilts",
         ),
-        (["--baseline", "base", "--correction", "fdr"], "--correction must be holm or bh"),
-        (["--baseline", "base", "-m", "ece,acc"], "unknown metric(s) ['acc']"),
+        (
+            ["--baseline", "base", "--correction", "fdr"],
+            "--correction must be one of holm, bonferroni, bh",
+        ),
+        (
+            ["--baseline", "base", "--metric", "ece,accurcy"],
+            "unknown metric 'accurcy' (did you mean 'accuracy' or 'aurc'?); known: accuracy,",
+        ),
+        (["-b", "base", "--task", "xnl"], "unknown task 'xnl' (did you mean 'xnli'?); known: xnli"),
+        (["-b", "base", "--lang", "de,fr"], "unknown language 'fr'; known: de, en"),
     ],
 )
 def test_bad_input_is_a_clear_error(store, tmp_path, args, message):
     result = runner.invoke(app, ["analyze", str(store), "--out", str(tmp_path / "x"), *args])
     assert result.exit_code != 0
     assert message in " ".join(result.output.split())
+
+
+def test_comma_lists_iso_codes_and_the_old_spellings(store, tmp_path):
+    out = tmp_path / "r"
+    args = ["analyze", str(store), "-b", "base", "-o", str(out), "--n-boot", "0", "-q"]
+    result = runner.invoke(app, [*args, "--lang", "deu,eng", "-t", "xnli", "--metric", "ece"])
+    assert result.exit_code == 0, result.output
+    import pandas as pd
+
+    assert set(pd.read_csv(out / "results.csv")["language"]) == {"de", "en"}
+    old = runner.invoke(app, [*args, "--language", "de", "-m", "ece,nll", "--no-recalibrate"])
+    assert old.exit_code == 0, old.output
+    frame = pd.read_csv(out / "results.csv")
+    assert set(frame["language"]) == {"de"} and set(frame["metric"]) == {"ece", "nll"}
+
+
+def test_source_language_picks_the_runs_temperatures_are_fitted_on(store, tmp_path):
+    import pandas as pd
+
+    common = ["-b", "base", "--n-boot", "0", "--metric", "ece", "-q"]
+    for source, out in (("en", tmp_path / "en"), ("deu", tmp_path / "de")):
+        result = runner.invoke(
+            app, ["analyze", str(store), *common, "-o", str(out), "--source-language", source]
+        )
+        assert result.exit_code == 0, result.output
+    en, de = (pd.read_csv(tmp_path / name / "results.csv") for name in ("en", "de"))
+    pick = ["system", "language", "metric", "variant", "comparison"]
+    merged = en.merge(de, on=pick, suffixes=("_en", "_de"))
+    ts = merged[merged["variant"] == "ts_en"]
+    raw = merged[merged["variant"] == "raw"]
+    assert len(ts) and (raw["estimate_en"] == raw["estimate_de"]).all()
+    assert (ts["estimate_en"] != ts["estimate_de"]).any()  # other fitting data
+    import json
+
+    assert json.loads((tmp_path / "de" / "settings.json").read_text())["source_language"] == "de"
 
 
 def test_missing_store(tmp_path):

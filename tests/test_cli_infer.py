@@ -77,7 +77,7 @@ def test_iso_639_3_codes_run_and_are_stored_as_the_data_names_them(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--task", "squad"], "unknown task 'squad'; known:"),
+        (["--task", "squad"], "unknown task 'squad' (did you mean 'xquad'?); known:"),
         (["--task", "xnli", "--languages", "xx"], "available in"),
         (["--task", "xnli", "--perturbations", "nope:0.5"], "unknown perturbation 'nope'"),
         (["--task", "xnli", "--perturbations", "word_shuffle"], "expected name:severity"),
@@ -132,9 +132,40 @@ perturbations = ["none", "lowercase:1.0"]
     assert all("2 written" in o and f"shard {i}/3" in o for i, o in enumerate(outs))
     runs = open_store(store).runs()
     assert len(runs) == 6 and set(runs.perturbation) == {"none", "lowercase"}
-    # Options override the file.
+    # Options override the file (here in the old, hidden spellings).
     code, out = _invoke("--config", str(cfg), "--languages", "sw", "--perturbations", "none", "-q")
     assert code == 0 and "1 written, 0 already stored, 0 failed (1 cells)" in out
+
+
+def test_options_override_task_tables_label_and_limit(
+    tiny_cls: str, xtreme_dir: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    cfg = tmp_path / "grid.toml"
+    cfg.write_text(
+        f"""
+models = ["{tiny_cls}"]
+[[task]]
+name = "xnli"
+languages = ["de", "fr"]
+""",
+        encoding="utf-8",
+    )
+    common = ("--config", str(cfg), "-s", str(store), "--data-dir", str(xtreme_dir), "-q")
+    # --lang replaces a [[task]]'s own languages (ISO 639-3 accepted), --label names the model.
+    code, out = _invoke(*common, "-l", "swa", "--limit", "4", "--label", "tiny")
+    assert code == 0, out
+    runs = open_store(store).runs()
+    assert runs[["model", "language", "split", "n_examples"]].values.tolist() == [
+        ["tiny", "sw", "dev[0:4]", 4]
+    ]
+    # A full run of the same cell is another run, not a fingerprint conflict.
+    code, out = _invoke(*common, "-l", "sw", "--label", "tiny")
+    assert code == 0 and "1 written" in out, out
+    assert sorted(open_store(store).runs()["split"]) == ["dev", "dev[0:4]"]
+    # Without --lang the file's languages hold; one label per model.
+    code, out = _invoke(*common, "--limit", "2", "--label", "a,b")
+    assert code == 2 and "--label gives 2 name(s) for 1 model(s)" in out
 
 
 @pytest.mark.slow
@@ -150,19 +181,20 @@ def test_kill_9_and_restart_gives_the_uninterrupted_result(
     reference = tmp_path / "reference"
     grid = Grid(
         (ModelSpec(tiny_cls),),
-        (TaskSpec("xnli", tuple(langs)),),
+        # --limit N is the example range 0:N (stored as dev[0:N]).
+        (TaskSpec("xnli", tuple(langs), examples=f"0:{limit}"),),
         tuple(PerturbationSpec.parse(p) for p in perts),
     )
     run_grid(
         grid,
         reference,
         data_dir=xtreme_dir,
-        options=RunOptions(limit=limit, batch_tokens=batch_tokens),
+        options=RunOptions(batch_tokens=batch_tokens),
     )
 
     store = tmp_path / "store"
     cmd = [sys.executable, "-c", "from xcal.cli import main; main()", "infer", "--model", tiny_cls,
-           "--task", "xnli", "--languages", ",".join(langs), "--perturbations", ",".join(perts),
+           "--task", "xnli", "--lang", ",".join(langs), "--perturbation", ",".join(perts),
            "--store", str(store), "--data-dir", str(xtreme_dir), "--limit", str(limit),
            "--batch-tokens", str(batch_tokens), "--threads", "1", "--quiet"]  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}

@@ -56,6 +56,27 @@ def test_ls_filters(store_dir: Path) -> None:
     assert "xnli" not in result.output
 
 
+def test_ls_filters_take_comma_lists_and_iso_codes(store_dir: Path) -> None:
+    # The first manifest's language is the builder's default; sw and fr are set above.
+    result = invoke("store", "ls", str(store_dir), "-l", "swa,fra", "-t", "xnli,pawsx")
+    assert result.exit_code == 0, result.output
+    assert "2 run(s)" in result.output
+    old = invoke("store", "ls", str(store_dir), "--language", "sw")  # the hidden old spelling
+    assert old.exit_code == 0 and "1 run(s)" in old.output
+
+
+def test_ls_filter_matching_nothing_is_an_error(store_dir: Path) -> None:
+    result = invoke("store", "ls", str(store_dir), "--task", "xnl")
+    assert result.exit_code == 1
+    assert "unknown task 'xnl' (did you mean 'xnli'?)" in result.output
+    assert "; known: pawsx, xnli" in result.output
+    model = invoke("store", "ls", str(store_dir), "-m", "org/xlm")
+    assert model.exit_code == 1 and "did you mean 'org/xlmr'" in model.output
+    # Each value exists, but no run has both.
+    both = invoke("store", "ls", str(store_dir), "--task", "pawsx", "--lang", "sw")
+    assert both.exit_code == 1 and "no run" in both.output
+
+
 def test_ls_missing_store(tmp_path: Path) -> None:
     result = invoke("store", "ls", str(tmp_path / "nope"))
     assert result.exit_code == 1

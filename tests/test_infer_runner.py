@@ -253,14 +253,18 @@ def test_parse_shard_errors() -> None:
 @pytest.mark.parametrize(
     ("tasks", "perts", "message"),
     [
-        ((TaskSpec("squad"),), (), r"unknown task 'squad'; known: .*tatoeba"),
+        (
+            (TaskSpec("squad"),),
+            (),
+            r"unknown task 'squad' \(did you mean 'xquad'\?\); known: .*tatoeba",
+        ),
         ((TaskSpec("xnli", ("de", "xx")),), (), r"language\(s\) xx .*available.*: ar, bg, de"),
         ((TaskSpec("tatoeba", ("xx",)),), (), r"available.*afr, amh"),
         ((TaskSpec("xnli", ("de",), split="train"),), (), "no split 'train'"),
         (
             (TaskSpec("xnli", ("de",)),),
             (PerturbationSpec("shuffle_everything", 0.5),),
-            r"unknown perturbation .*known: none, char_delete",
+            r"unknown perturbation .*known: char_delete.*, none, ",
         ),
     ],
 )

@@ -112,6 +112,17 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
     }
 
 
+def test_an_lm_eval_limit_is_stored_as_an_example_range(tmp_path: Path) -> None:
+    """lm_eval --limit 4 and xcal infer --limit 4 both store xnli/dev[0:4], one cell."""
+    path = xnli_folder(tmp_path / "out") / f"results_{DATE}.json"
+    data = json.loads(path.read_text())
+    data["config"]["limit"] = 4
+    path.write_text(json.dumps(data))
+    xnli = next(r for r in read_lm_eval(tmp_path / "out").runs if r.manifest.task == "xnli")
+    assert xnli.manifest.split == "dev[0:4]"
+    assert xnli.records["example_id"][0].startswith("xnli-dev-")  # ids are the split's
+
+
 def test_task_names_map_to_tasks_and_languages() -> None:
     assert resolve_task("xnli_de")[:2] == ("xnli", "de")
     assert resolve_task("paws_zh")[:2] == ("pawsx", "zh")

@@ -108,14 +108,15 @@ def mixed_store(tmp_path_factory: pytest.TempPathFactory, xtreme_dir: Path) -> d
             ModelSpec(str(llama), label="llama-xcal", scoring="lm"),
             ModelSpec(str(bert), label="bert"),
         ),
-        tasks=(TaskSpec("xnli", languages=XNLI_LANGS),),
+        # The first N_DOCS examples, stored as dev[0:N] like lm_eval --limit's import.
+        tasks=(TaskSpec("xnli", languages=XNLI_LANGS, examples=f"0:{N_DOCS}"),),
         perturbations=(PerturbationSpec(),),
     )
-    opts = RunOptions(limit=N_DOCS, batch_tokens=2048, threads=1)
+    opts = RunOptions(batch_tokens=2048, threads=1)
     results = run_grid(grid, store, data_dir=xtreme_dir, options=opts)
     xcopa_grid = Grid(
         models=(ModelSpec(str(llama), label="llama-xcal", scoring="lm"),),
-        tasks=(TaskSpec("xcopa", languages=XCOPA_LANGS, split="val"),),
+        tasks=(TaskSpec("xcopa", languages=XCOPA_LANGS, split="val", examples=f"0:{N_DOCS}"),),
         perturbations=(PerturbationSpec(),),
     )
     results += run_grid(xcopa_grid, store, data_dir=xtreme_dir, options=opts)

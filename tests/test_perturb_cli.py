@@ -15,7 +15,7 @@ runner = CliRunner()
 def test_perturb_prints_original_and_perturbed(xtreme_dir: Path) -> None:
     result = runner.invoke(
         app,
-        ["perturb", "--task", "xnli", "--lang", "de", "--name", "word_shuffle",
+        ["perturb", "--task", "xnli", "--lang", "de", "-p", "word_shuffle",
          "--severity", "1", "--n", "2", "--seed", "3", "--data-dir", str(xtreme_dir)],
         env={"COLUMNS": "400"},
     )  # fmt: skip

@@ -36,7 +36,9 @@ def test_registry_lists_every_task_family() -> None:
 
 
 def test_unknown_task_lists_known() -> None:
-    with pytest.raises(UnknownTaskError, match=r"unknown task 'squad'; known: .*xnli"):
+    with pytest.raises(
+        UnknownTaskError, match=r"unknown task 'squad' \(did you mean 'xquad'\?\); known: .*xnli"
+    ):
         get_task("squad")
 
 

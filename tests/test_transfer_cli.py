@@ -39,7 +39,9 @@ def test_gains_errors_exit_1_with_a_message(tmp_path: Path) -> None:
     table = ROOT / "data" / "xtreme_xstilts_mt5_table2.csv"
     result = runner.invoke(app, ["transfer", "gains", str(table), "--baseline", "mBERT"])
     assert result.exit_code == 1
-    assert "baseline system 'mBERT' not in the table" in result.output
+    assert "unknown system 'mBERT'; known: " in " ".join(result.output.split())
+    close = runner.invoke(app, ["transfer", "gains", str(table), "-b", "XLMR"])
+    assert close.exit_code == 1 and "(did you mean 'XLM-R'?)" in close.output
     missing = runner.invoke(app, ["transfer", "gains", str(tmp_path / "no.csv"), "--baseline", "x"])
     assert missing.exit_code == 1 and "does not exist" in missing.output
 

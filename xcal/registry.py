@@ -7,10 +7,25 @@ modules can never silently shadow each other.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import difflib
+from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+
+
+def did_you_mean(what: str, value: str, known: Iterable[str]) -> str:
+    """An error message for an unknown name: the close ones, then every known one.
+
+    >>> did_you_mean("task", "xnl", ["xnli", "pawsx"])
+    "unknown task 'xnl' (did you mean 'xnli'?); known: pawsx, xnli"
+    >>> did_you_mean("colour", "blue", ["red"])
+    "unknown colour 'blue'; known: red"
+    """
+    names = sorted(dict.fromkeys(str(k) for k in known))
+    close = difflib.get_close_matches(str(value), names, n=3, cutoff=0.6)
+    hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+    return f"unknown {what} {value!r}{hint}; known: {', '.join(names) or '(none)'}"
 
 
 class Registry(Generic[T]):
@@ -50,8 +65,7 @@ class Registry(Generic[T]):
         try:
             return self._items[name]
         except KeyError:
-            known = ", ".join(sorted(self._items)) or "(none)"
-            raise KeyError(f"unknown {self.kind} {name!r}; known: {known}") from None
+            raise KeyError(did_you_mean(self.kind, name, self._items)) from None
 
     def names(self) -> list[str]:
         return sorted(self._items)

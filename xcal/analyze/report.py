@@ -236,6 +236,7 @@ def write_report(
 
     ``table_options`` picks the tables' interval style, display names and page.
     """
+    from xcal.analyze.recorded import write_settings
     from xcal.analyze.results import write_results
 
     out = Path(out)
@@ -249,6 +250,8 @@ def write_report(
         data["correlations.csv"] = _frame_bytes(result.correlations, "csv")
     for name, payload in data.items():
         atomic_write_bytes(out / name, payload)
+    # What changes the numbers, for a later re-analysis of this folder to reuse.
+    write_settings(out, result.options)
 
     # Skip redrawing when nothing changed since the last report.
     digest = hashlib.sha256()

@@ -6,6 +6,8 @@ library inside its function body, so ``xcal --help`` stays fast.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from xcal.cli import (
@@ -17,6 +19,7 @@ from xcal.cli import (
     store_cmd,
     transfer_cmd,
 )
+from xcal.cli.options import CONTEXT_SETTINGS, version_callback
 
 app = typer.Typer(
     name="xcal",
@@ -24,7 +27,25 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings=CONTEXT_SETTINGS,
 )
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=version_callback,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Calibration under zero-shot cross-lingual transfer: infer, store, analyze."""
+
+
 app.add_typer(store_cmd.app, name="store")
 app.command("infer")(infer_cmd.infer)
 app.command("analyze")(analyze_cmd.analyze)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -15,11 +16,17 @@ _METRICS_HELP = (
 )
 
 
+# Parentheses, not brackets: rich would read "[default: ...]" as markup and drop it.
+_RECORDED = "(default: as recorded in OUT/settings.json, else {})"
+
+
 def analyze(
     store: Annotated[
         Path,
         typer.Argument(
-            help="The prediction store (the directory `xcal infer` wrote).", show_default=False
+            help="The prediction store (the directory `xcal infer` wrote).",
+            show_default=False,
+            metavar="STORE",
         ),
     ],
     baseline: Annotated[
@@ -36,44 +43,74 @@ def analyze(
         Path,
         typer.Option("--out", "-o", help="Report folder to write (e.g. reports/NAME)."),
     ] = Path("reports/analysis"),
-    metrics: Annotated[
-        list[str] | None, typer.Option("--metrics", "-m", help=_METRICS_HELP)
+    metric: Annotated[list[str] | None, typer.Option("--metric", help=_METRICS_HELP)] = None,
+    metrics_old: Annotated[
+        list[str] | None, typer.Option("--metrics", "-m", hidden=True, help="Old --metric.")
     ] = None,
     n_boot: Annotated[
-        int,
+        int | None,
         typer.Option(
-            "--n-boot", min=0, help="Bootstrap resamples per comparison (0: no intervals)."
+            "--n-boot",
+            min=0,
+            help="Bootstrap resamples per comparison (0: no intervals). "
+            + _RECORDED.format(10_000),
+            show_default=False,
         ),
-    ] = 10_000,
+    ] = None,
     seed: Annotated[
-        int, typer.Option(help="Seed of the bootstrap (each cell derives its own).")
-    ] = 0,
+        int | None,
+        typer.Option(
+            "--seed",
+            help="Seed of the bootstrap (each cell derives its own). " + _RECORDED.format(0),
+            show_default=False,
+        ),
+    ] = None,
     correction: Annotated[
         str,
         typer.Option(
+            "--correction",
             help="Multiple-comparison correction over languages x tasks x perturbations: "
-            "holm (family-wise error) or bh (false discovery rate).",
+            "holm (family-wise error, step-down), bonferroni (family-wise error, single-step) "
+            "or bh (Benjamini-Hochberg false discovery rate).",
             case_sensitive=False,
         ),
     ] = "holm",
     n_bins: Annotated[
-        int, typer.Option("--n-bins", min=1, help="Bins of ECE, MCE and reliability diagrams.")
-    ] = 15,
+        int | None,
+        typer.Option(
+            "--n-bins",
+            min=1,
+            help="Bins of ECE, MCE and reliability diagrams. " + _RECORDED.format(15),
+            show_default=False,
+        ),
+    ] = None,
     fit_fraction: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--fit-fraction",
             min=0.01,
             max=0.99,
-            help="Share of example ids used to fit temperatures (never evaluated).",
+            help="Share of example ids used to fit temperatures (never evaluated). "
+            + _RECORDED.format(0.5),
+            show_default=False,
         ),
-    ] = 0.5,
+    ] = None,
+    source_language: Annotated[
+        str | None,
+        typer.Option(
+            "--source-language",
+            help="The fine-tuning (source) language: temperatures of the zero-shot ts_en "
+            "variant are fitted on it (ISO 639-1 or 639-3). " + _RECORDED.format("en"),
+            show_default=False,
+        ),
+    ] = None,
     recalibrate: Annotated[
         bool,
         typer.Option(
             "--recalibrate/--no-recalibrate",
-            help="Also report temperature scaling fitted on English (zero-shot) and on each "
-            "language (upper reference). --no-recalibrate evaluates raw metrics on every example.",
+            help="Also report temperature scaling fitted on the source language (zero-shot) "
+            "and on each language (upper reference). --no-recalibrate evaluates raw metrics "
+            "on every example.",
         ),
     ] = True,
     task_distances: Annotated[
@@ -89,20 +126,31 @@ def analyze(
         str, typer.Option("--measure", help="Which task-distance measure to use.")
     ] = "textemb",
     task: Annotated[
-        list[str] | None, typer.Option(help="Only runs of this task (repeatable).")
-    ] = None,
-    language: Annotated[
         list[str] | None,
-        typer.Option("--language", "--lang", help="Only this language (repeatable)."),
+        typer.Option("--task", "-t", help="Only runs of these tasks (repeatable or a,b)."),
+    ] = None,
+    lang: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--lang",
+            "-l",
+            help="Only these languages, ISO 639-1 or 639-3 (repeatable or de,fr). Keep the "
+            "source language to fit the zero-shot temperatures.",
+        ),
+    ] = None,
+    language_old: Annotated[
+        list[str] | None, typer.Option("--language", hidden=True, help="Old --lang.")
     ] = None,
     retrieval_temperature: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--retrieval-temperature",
             min=1e-6,
-            help="Temperature of the raw retrieval confidence (softmax over the top-k scores).",
+            help="Temperature of the raw retrieval confidence (softmax over the top-k scores). "
+            + _RECORDED.format(1.0),
+            show_default=False,
         ),
-    ] = 1.0,
+    ] = None,
     interval_style: Annotated[
         str,
         typer.Option(
@@ -142,12 +190,15 @@ def analyze(
     For every run: the task metric (accuracy; EM and F1 for QA; top-1 accuracy for
     retrieval) and calibration (ECE in equal-width and equal-mass bins, MCE,
     classwise ECE, Brier, NLL, AURC), raw and after temperature scaling fitted on
-    English. For every model other than --baseline: its paired difference to the
-    baseline on the same examples, with a bootstrap interval and an adjusted p-value.
+    the source language. For every model other than --baseline: its paired
+    difference to the baseline on the same examples, with a bootstrap interval
+    and an adjusted p-value.
 
     The report folder gets results.csv and results.parquet (one row per number),
     tables/*.tex (booktabs + siunitx, ready to \\input), figures/*.pdf and *.png,
-    and index.md listing them. Running again on an unchanged store reuses the cache.
+    index.md listing them, and settings.json: the settings that change the numbers,
+    which a later analysis into the same folder reuses unless an option overrides
+    them. Running again on an unchanged store reuses the cache.
 
     Examples:
 
@@ -155,54 +206,79 @@ def analyze(
 
       xcal analyze runs/ --baseline xlmr-base --out reports/main
 
-      xcal analyze runs/ -b xlmr-base -o reports/quick --n-boot 1000 -m accuracy,ece --task xnli
+      xcal analyze runs/ -b xlmr-base -o reports/quick --n-boot 1000 --metric accuracy,ece -t xnli -l de,fr
 
     The same from Python (Jupyter):
     xcal.analyze.analyze_store("runs/", baseline="xlmr-base", out="reports/main").
     """
     from rich.console import Console
 
+    from xcal.analyze.results import METRICS
+    from xcal.cli.options import did_you_mean, fail, merge, resolve_filters
+
     console = Console(stderr=True)
     correction = correction.lower()
-    if correction not in ("holm", "bh", "bonferroni"):
-        console.print(f"[red]error:[/] --correction must be holm or bh, got {correction!r}")
-        raise typer.Exit(2)
-    chosen = [m.strip() for value in (metrics or []) for m in value.split(",") if m.strip()]
-    filters: dict[str, list[str]] = {}
-    if task:
-        filters["task"] = list(task)
-    if language:
-        filters["language"] = list(language)
+    if correction not in CORRECTIONS:
+        fail(f"--correction must be one of {', '.join(CORRECTIONS)}, got {correction!r}")
+    chosen = merge(metric, metrics_old)
+    for name in chosen:
+        if name not in METRICS:
+            fail(did_you_mean("metric", name, METRICS))
 
     from xcal.analyze import analyze_store
     from xcal.analyze.display_names import DisplayNames
+    from xcal.analyze.recorded import read_settings, resolve_settings
     from xcal.analyze.tables import TableOptions
-    from xcal.store import StoreError
+    from xcal.store import StoreError, open_store
 
+    if not store.is_dir():
+        fail(f"no prediction store at {str(store)!r} (a directory written by `xcal infer`)", 1)
+    try:
+        stored = open_store(store).runs()
+        filters = resolve_filters(
+            {"task": merge(task), "language": merge(lang, language_old)},
+            {"task": stored["task"], "language": stored["language"]},
+        )
+        if baseline not in set(stored["model"]):
+            raise ValueError(did_you_mean("baseline model", baseline, stored["model"]))
+        given = {
+            "retrieval_temperature": retrieval_temperature,
+            "n_bins": n_bins,
+            "fit_fraction": fit_fraction,
+            "source_language": source_language,
+            "n_boot": n_boot,
+            "seed": seed,
+        }
+        settings, setting_notes = resolve_settings(given, read_settings(out))
+    except (FileNotFoundError, ValueError, StoreError) as error:
+        fail(str(error), 1)
     try:
         table_options = TableOptions(
             interval_style=interval_style.lower(),
             names=DisplayNames.from_file(display_names) if display_names else DisplayNames(),
         )
     except (FileNotFoundError, ValueError) as error:
-        console.print(f"[red]error:[/] {error}", soft_wrap=True)
-        raise typer.Exit(2) from None
+        fail(str(error))
+    if not quiet:
+        for note in setting_notes:
+            console.print(f"[yellow]note:[/] {note}", soft_wrap=True, highlight=False)
     try:
         result = analyze_store(
             store,
             baseline=baseline,
             out=out,
             metrics=chosen or None,
-            n_boot=n_boot,
-            seed=seed,
+            n_boot=settings["n_boot"],
+            seed=settings["seed"],
             correction=correction,
-            n_bins=n_bins,
-            fit_fraction=fit_fraction,
+            n_bins=settings["n_bins"],
+            fit_fraction=settings["fit_fraction"],
             recalibrate=recalibrate,
             task_distances=task_distances,
             task_distance_measure=measure,
             filters=filters or None,
-            retrieval_temperature=retrieval_temperature,
+            retrieval_temperature=settings["retrieval_temperature"],
+            english=source_codes(settings["source_language"], stored["language"]),
             cache=cache,
             progress=None if not quiet else False,
             table_options=table_options,
@@ -210,14 +286,37 @@ def analyze(
         )
     except (FileNotFoundError, ValueError, KeyError, StoreError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        console.print(f"[red]error:[/] {message}", soft_wrap=True)
-        raise typer.Exit(1) from None
+        fail(str(message), 1)
     except OSError as error:  # a full disk, a read-only or missing report folder
-        console.print(f"[red]error:[/] cannot write the report to {out}: {error}", soft_wrap=True)
-        raise typer.Exit(1) from None
+        fail(f"cannot write the report to {out}: {error}", 1)
     if quiet:
         return
     _summary(result, out, console)
+
+
+#: What --correction accepts (xcal.stats.adjust_pvalues).
+CORRECTIONS = ("holm", "bonferroni", "bh")
+
+
+def source_codes(source: str, stored: Iterable[Any]) -> tuple[str, ...]:
+    """Every code that names the source language: its ISO 639-1 and 639-3 codes, and the
+    store's own codes for it (Tatoeba's ``eng``, a stored ``en-US``).
+
+    >>> source_codes("eng", ["en", "de"]), source_codes("de", ["deu"])
+    (('en', 'eng'), ('de', 'deu'))
+    """
+    import langcodes
+
+    from xcal.languages import language_key
+
+    key = language_key(source)
+    codes = [key]
+    try:
+        codes.append(langcodes.Language.get(key).to_alpha3())
+    except (ValueError, LookupError):
+        pass
+    codes += [str(c) for c in dict.fromkeys(stored) if language_key(str(c)) == key]
+    return tuple(dict.fromkeys(codes))
 
 
 def _summary(result: object, out: Path, console: object) -> None:

@@ -12,17 +12,26 @@ def demo(
     profile: Annotated[
         str,
         typer.Option(
-            help="'full' (the README's experiment, ~20 min on 2 cores) or 'ci' (reduced)."
+            "--profile",
+            help="'full' (the README's experiment, ~20 min on 2 cores) or 'ci' (reduced).",
         ),
     ] = "full",
     data_dir: Annotated[
         Path | None,
-        typer.Option(help="XTREME data folder [default: $XCAL_DATA_DIR or ../shared/data/xtreme]."),
+        typer.Option(
+            "--data-dir",
+            help="XTREME data directory [default: $XCAL_DATA_DIR or ../shared/data/xtreme].",
+        ),
     ] = None,
     work_dir: Annotated[
-        Path, typer.Option(help="Checkpoints and the prediction store (reused by later runs).")
+        Path,
+        typer.Option(
+            "--work-dir", help="Checkpoints and the prediction store (reused by later runs)."
+        ),
     ] = Path("reports/demo-work"),
-    out: Annotated[Path, typer.Option(help="Where the report is written.")] = Path("reports/demo"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where the report is written.")] = Path(
+        "reports/demo"
+    ),
 ) -> None:
     """Train a baseline and intermediate-task variants of the bundled encoder on English
     XNLI, run them on every XNLI language (clean and perturbed) and on Tatoeba, and write

@@ -7,8 +7,12 @@ from typing import Annotated, Any
 
 import typer
 
+from xcal.cli.options import CONTEXT_SETTINGS
+
 app = typer.Typer(
-    help="Import other tools' predictions into a prediction store.", no_args_is_help=True
+    help="Import other tools' predictions into a prediction store.",
+    no_args_is_help=True,
+    context_settings=CONTEXT_SETTINGS,
 )
 
 
@@ -29,13 +33,16 @@ def lm_eval(
     store: Annotated[Path, typer.Option("--store", "-s", help="Prediction store directory.")],
     model: Annotated[
         str | None,
-        typer.Option(help="Model name in the store (default: the results' model_name)."),
+        typer.Option(
+            "--model", "-m", help="Model name in the store (default: the results' model_name)."
+        ),
     ] = None,
     task_map: Annotated[
         list[str] | None,
         typer.Option(
             "--task-map",
-            help="NAME=TASK:LANG for an lm-eval task outside the known families (repeatable).",
+            help="NAME=TASK:LANG for an lm-eval task outside the known families "
+            "(repeatable or a,b).",
         ),
     ] = None,
     overwrite: Annotated[
@@ -55,7 +62,9 @@ def lm_eval(
 
     err = Console(stderr=True, soft_wrap=True)  # paths in messages stay whole
     mapping: dict[str, str] = {}
-    for item in task_map or []:
+    from xcal.cli.options import split_csv
+
+    for item in split_csv(task_map):
         name, sep, target = item.partition("=")
         task, colon, language = target.partition(":")
         if not sep or not colon or not name or not task or not language:

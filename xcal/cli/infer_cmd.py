@@ -13,12 +13,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-
-def _split_csv(values: list[str] | None) -> list[str]:
-    out: list[str] = []
-    for v in values or []:
-        out.extend(x.strip() for x in v.split(",") if x.strip())
-    return out
+from xcal.cli.options import merge
+from xcal.cli.options import split_csv as _split_csv
 
 
 def _batch_tokens(flag: str | None) -> int | str | None:
@@ -44,25 +40,51 @@ def infer(
         list[str] | None,
         typer.Option("--task", "-t", help="Task name, e.g. xnli, tatoeba (repeatable or a,b)."),
     ] = None,
-    languages: Annotated[
+    label: Annotated[
         list[str] | None,
         typer.Option(
-            "--languages", "-l", help="Languages, e.g. de,fr (default: all in the data dir)."
+            "--label",
+            help="The model's name in the store, one per --model in order (repeatable or a,b; "
+            "default: the model name as given).",
         ),
     ] = None,
-    perturbations: Annotated[
+    lang: Annotated[
         list[str] | None,
         typer.Option(
-            "--perturbations",
+            "--lang",
+            "-l",
+            help="Languages, ISO 639-1 or 639-3, e.g. de,fr; replaces the languages of every "
+            "task, a config file's task tables included (default: all in the data dir).",
+        ),
+    ] = None,
+    languages_old: Annotated[
+        list[str] | None, typer.Option("--languages", hidden=True, help="Old --lang.")
+    ] = None,
+    perturbation: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--perturbation",
             "-p",
             help="name:severity[:seed=S],... e.g. none,word_shuffle:0.25 (default: none).",
         ),
     ] = None,
-    seeds: Annotated[
-        str | None, typer.Option(help="Perturbation seeds, e.g. 0,1,2 (each perturbation x seed).")
+    perturbations_old: Annotated[
+        list[str] | None, typer.Option("--perturbations", hidden=True, help="Old --perturbation.")
+    ] = None,
+    seed: Annotated[
+        list[str] | None,
+        typer.Option("--seed", help="Perturbation seeds, e.g. 0,1,2 (each perturbation x seed)."),
+    ] = None,
+    seeds_old: Annotated[
+        list[str] | None, typer.Option("--seeds", hidden=True, help="Old --seed.")
     ] = None,
     split: Annotated[
-        str | None, typer.Option(help="Data split (default: each task's evaluation split).")
+        str | None,
+        typer.Option(
+            "--split",
+            help="Data split for every task, a config file's task tables included "
+            "(default: each task's evaluation split).",
+        ),
     ] = None,
     store: Annotated[
         Path | None, typer.Option("--store", "-s", help="Prediction store directory.")
@@ -71,10 +93,12 @@ def infer(
         Path | None,
         typer.Option(
             "--data-dir",
-            "--data",
             help="XTREME data directory (default: $XCAL_DATA_DIR or ../shared/data/xtreme), "
             "or hf:PATH, a Hugging Face `datasets` data set on disk (xnli, pawsx, QA, xcopa).",
         ),
+    ] = None,
+    data_old: Annotated[
+        Path | None, typer.Option("--data", hidden=True, help="Old --data-dir.")
     ] = None,
     config: Annotated[
         Path | None,
@@ -99,7 +123,12 @@ def infer(
         ),
     ] = None,
     limit: Annotated[
-        int | None, typer.Option(help="Only the first N examples of every cell.")
+        int | None,
+        typer.Option(
+            "--limit",
+            help="Only the first N examples of every cell, stored as the example range "
+            "SPLIT[0:N] (a later full run is another run, not a conflict).",
+        ),
     ] = None,
     top_k: Annotated[
         int | None, typer.Option(help="Retrieval candidates stored per query. Default 10.")
@@ -171,15 +200,18 @@ def infer(
         if task:
             data.pop("task", None)
             data["tasks"] = _split_csv(task)
+        languages = merge(lang, languages_old)
         if languages:
-            data["languages"] = _split_csv(languages)
+            data["languages"] = languages
+        perturbations = merge(perturbation, perturbations_old)
         if perturbations:
-            data["perturbations"] = _split_csv(perturbations)
+            data["perturbations"] = perturbations
+        seeds = merge(seed, seeds_old)
         if seeds:
             try:
-                data["seeds"] = [int(s) for s in _split_csv([seeds])]
+                data["seeds"] = [int(s) for s in seeds]
             except ValueError:
-                fail(f"--seeds must be integers separated by commas, got {seeds!r}")
+                fail(f"--seed must be integers separated by commas, got {','.join(seeds)!r}")
         if split:
             data["split"] = split
         # Options are checked against the same typed schema as the config file.
@@ -201,24 +233,28 @@ def infer(
             defaults["trust_remote_code"] = True
         # Flags on the command line beat a model table's own value.
         parsed = grid_from_dict(data, str(config or "command line"), model_defaults={})
-        if defaults:
-            import dataclasses
-
-            models = tuple(dataclasses.replace(m, **defaults) for m in parsed.grid.models)
-            parsed.grid = dataclasses.replace(parsed.grid, models=models)
         settings = parsed.settings
+        parsed.grid = override_grid(
+            parsed.grid,
+            defaults=defaults,
+            labels=[x.strip() for v in label or [] for x in v.split(",")],
+            languages=languages,
+            split=split,
+            limit=limit if limit is not None else settings.get("limit"),
+        )
         store_path = store or settings.get("store")
         if store_path is None:
             fail("no store: pass --store DIR (or set store in the config file)")
-        run_keys = ("batch_tokens", "device", "dtype", "limit", "top_k", "threads")
+        run_keys = ("batch_tokens", "device", "dtype", "top_k", "threads")
         run_settings = {k: settings[k] for k in run_keys if settings.get(k) is not None}
+        cli_options.pop("limit", None)  # now the tasks' example ranges (override_grid)
         options = RunOptions(
             **{**run_settings, **cli_options},
             qa=QASettings(**(settings.get("qa") or {})),
             overwrite=overwrite or settings.get("overwrite") is True,
         )
         shard_pair = parse_shard(shard)
-        root = data_dir or settings.get("data_dir")
+        root = data_dir or data_old or settings.get("data_dir")
     except (GridError, ModelSpecError, SettingsError, TypeError, ValueError) as exc:
         fail(str(exc))
         return
@@ -268,3 +304,43 @@ def infer(
                     soft_wrap=True,
                 )
         raise typer.Exit(1)
+
+
+def override_grid(
+    grid: Any,
+    *,
+    defaults: dict[str, Any],
+    labels: list[str],
+    languages: list[str],
+    split: str | None,
+    limit: int | None,
+) -> Any:
+    """The grid with the command line's model flags, labels, languages, split and limit.
+
+    Options beat a grid file everywhere, its ``[[task]]`` tables included.
+    ``--limit N`` becomes the example range ``0:N`` of every task (within a
+    range the task already has), so the run is stored under ``SPLIT[0:N]``,
+    exactly like ``examples = "0:N"``, and a later full run is another run.
+    """
+    import dataclasses
+
+    from xcal.infer import GridError
+
+    models = list(grid.models)
+    if defaults:
+        models = [dataclasses.replace(m, **defaults) for m in models]
+    if labels:
+        if len(labels) != len(models) or not all(labels):
+            raise GridError(
+                f"--label gives {len(labels)} name(s) for {len(models)} model(s); give one "
+                "non-empty label per model, in the order of --model"
+            )
+        models = [dataclasses.replace(m, label=x) for m, x in zip(models, labels, strict=True)]
+    tasks = list(grid.tasks)
+    if languages:
+        tasks = [dataclasses.replace(t, languages=tuple(languages)) for t in tasks]
+    if split:
+        tasks = [dataclasses.replace(t, split=split) for t in tasks]
+    if limit is not None:
+        tasks = [t.limited(limit) for t in tasks]
+    return dataclasses.replace(grid, models=tuple(models), tasks=tuple(tasks))

@@ -25,22 +25,40 @@ def _parse_params(raw: list[str] | None) -> dict[str, Any]:
 
 def perturb(
     task: Annotated[
-        str | None, typer.Option(help="Task name (xnli, pawsx, xquad, tatoeba, ...).")
+        str | None,
+        typer.Option("--task", "-t", help="Task name (xnli, pawsx, xquad, tatoeba, ...)."),
     ] = None,
     lang: Annotated[
-        str | None, typer.Option("--lang", "--language", help="Language as the task names it.")
+        str | None, typer.Option("--lang", "-l", help="Language, ISO 639-1 or 639-3.")
     ] = None,
-    name: Annotated[str | None, typer.Option(help="Perturbation name (see --list).")] = None,
-    severity: Annotated[float, typer.Option(min=0.0, max=1.0, help="Severity in [0, 1].")] = 0.5,
-    n: Annotated[int, typer.Option(min=1, help="Number of examples to show.")] = 5,
-    seed: Annotated[int, typer.Option(help="Perturbation seed.")] = 0,
+    language_old: Annotated[
+        str | None, typer.Option("--language", hidden=True, help="Old --lang.")
+    ] = None,
+    pert_name: Annotated[
+        str | None,
+        typer.Option("--perturbation", "-p", help="Perturbation name (see --list)."),
+    ] = None,
+    name_old: Annotated[
+        str | None, typer.Option("--name", hidden=True, help="Old --perturbation.")
+    ] = None,
+    severity: Annotated[
+        float, typer.Option("--severity", min=0.0, max=1.0, help="Severity in [0, 1].")
+    ] = 0.5,
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of examples to show.")] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="Perturbation seed.")] = 0,
     data_dir: Annotated[
-        Path | None, typer.Option(help="XTREME data directory (default: XCAL_DATA_DIR).")
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="XTREME data directory (default: $XCAL_DATA_DIR or ../shared/data/xtreme).",
+        ),
     ] = None,
-    split: Annotated[str | None, typer.Option(help="Split (default: the task's).")] = None,
+    split: Annotated[
+        str | None, typer.Option("--split", help="Split (default: the task's).")
+    ] = None,
     field: Annotated[
         list[str] | None,
-        typer.Option("--field", help="Field to perturb (repeatable; default: the task's)."),
+        typer.Option("--field", help="Fields to perturb (repeatable or a,b; default: the task's)."),
     ] = None,
     param: Annotated[
         list[str] | None,
@@ -66,7 +84,11 @@ def perturb(
             table.add_row(pname, p.kind, p.severity_meaning, json.dumps(p.params))
         console.print(table)
         return
-    missing = [opt for opt, v in (("--task", task), ("--lang", lang), ("--name", name)) if not v]
+    lang = lang or language_old
+    name = pert_name or name_old
+    missing = [
+        opt for opt, v in (("--task", task), ("--lang", lang), ("--perturbation", name)) if not v
+    ]
     if missing:
         err.print(f"[red]error:[/] missing option(s) {', '.join(missing)} (or use --list)")
         raise typer.Exit(2)
@@ -82,7 +104,9 @@ def perturb(
         root = resolve_data_dir(data_dir)
         (lang,) = task_obj.resolve_languages(root, [lang], split)
         examples = task_obj.load(root, lang, split)[:n]
-        fields = tuple(field) if field else tuple(task_obj.text_fields)
+        from xcal.cli.options import split_csv
+
+        fields = tuple(split_csv(field)) or tuple(task_obj.text_fields)
         result = apply_to_examples(examples, perturbation, severity, seed, fields, language=lang)
         manifest = manifest_fields(
             perturbation, language=lang, severity=severity, seed=seed, fields=fields

@@ -7,21 +7,43 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Inspect, validate and compare prediction stores.", no_args_is_help=True)
+from xcal.cli.options import CONTEXT_SETTINGS, fail, merge, resolve_filters, split_csv
 
-PathArg = Annotated[Path, typer.Argument(help="The store directory.", show_default=False)]
+app = typer.Typer(
+    help="Inspect, validate and compare prediction stores.",
+    no_args_is_help=True,
+    context_settings=CONTEXT_SETTINGS,
+)
+
+PathArg = Annotated[
+    Path,
+    typer.Argument(help="The store directory.", show_default=False, metavar="STORE"),
+]
 
 
 @app.command("ls")
 def ls(
     path: PathArg,
-    task: Annotated[list[str] | None, typer.Option(help="Only runs of this task.")] = None,
-    model: Annotated[list[str] | None, typer.Option(help="Only runs of this model.")] = None,
-    language: Annotated[
-        list[str] | None, typer.Option("--language", "--lang", help="Only this language.")
+    task: Annotated[
+        list[str] | None,
+        typer.Option("--task", "-t", help="Only runs of these tasks (repeatable or a,b)."),
     ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="Only runs of these models (repeatable or a,b)."),
+    ] = None,
+    lang: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--lang", "-l", help="Only these languages, ISO 639-1 or 639-3 (repeatable or de,fr)."
+        ),
+    ] = None,
+    language: Annotated[list[str] | None, typer.Option("--language", hidden=True)] = None,
 ) -> None:
-    """List the runs in a store as a table."""
+    """List the runs in a store as a table.
+
+    A filter value the store does not hold is an error that lists what it holds.
+    """
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -34,12 +56,20 @@ def ls(
         err.print(f"[red]error:[/] store directory {str(path)!r} does not exist")
         raise typer.Exit(1)
     scan = open_store(path).scan()
-    wanted = {"task": task, "model": model, "language": language}
+    wanted = {"task": merge(task), "model": merge(model), "language": merge(lang, language)}
+    available = {name: [getattr(r.manifest, name) for r in scan.runs] for name in wanted}
+    try:
+        chosen = resolve_filters(wanted, available)
+    except ValueError as exc:
+        fail(str(exc), 1)
     runs = [
         r
         for r in scan.runs
-        if all(not values or getattr(r.manifest, name) in values for name, values in wanted.items())
+        if all(getattr(r.manifest, name) in values for name, values in chosen.items())
     ]
+    if not runs and chosen:
+        asked = ", ".join(f"{k} {', '.join(v)}" for k, v in chosen.items())
+        fail(f"no run in {path} has {asked} together", 1)
     runs.sort(
         key=lambda r: (
             r.manifest.task,
@@ -96,7 +126,7 @@ def validate(
         typer.Option(
             "--n-classes",
             help="TASK=C: the number of classes (or choices) task TASK must have "
-            "(repeatable; overrides the registered task's).",
+            "(repeatable or a,b; overrides the registered task's).",
         ),
     ] = None,
 ) -> None:
@@ -111,7 +141,7 @@ def validate(
 
     console = Console()
     expected = _registered_n_classes()
-    for item in n_classes or []:
+    for item in split_csv(n_classes):
         task, sep, value = item.partition("=")
         if not sep or not task or not value.isdigit():
             console.print(f"[red]error:[/] --n-classes expects TASK=C, got {item!r}")

@@ -9,12 +9,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from xcal.cli.options import CONTEXT_SETTINGS, merge, split_csv
+
 if TYPE_CHECKING:
     import pandas as pd
 
 app = typer.Typer(
     help="Transfer analysis: gains over a baseline, task and language distances, task selection.",
     no_args_is_help=True,
+    context_settings=CONTEXT_SETTINGS,
 )
 
 OutOption = Annotated[
@@ -99,13 +102,17 @@ def gains(
             "results.csv of `xcal analyze` (raw probabilities, clean inputs)."
         ),
     ],
-    baseline: Annotated[str, typer.Option(help="The baseline system.")],
+    baseline: Annotated[str, typer.Option("--baseline", "-b", help="The baseline system.")],
     system: Annotated[
-        list[str] | None, typer.Option(help="Compare only this system (repeatable).")
+        list[str] | None,
+        typer.Option("--system", help="Compare only these systems (repeatable or a,b)."),
     ] = None,
     lower_is_better: Annotated[
         list[str] | None,
-        typer.Option(help="Metric where lower is better (repeatable; default: ECE, NLL...)."),
+        typer.Option(
+            "--lower-is-better",
+            help="Metrics where lower is better (repeatable or a,b; default: ECE, NLL...).",
+        ),
     ] = None,
     out: OutOption = None,
 ) -> None:
@@ -115,8 +122,15 @@ def gains(
     """
     from xcal.transfer.gains import gains_from_table, read_results_table
 
+    system = split_csv(system) or None
+    lower_is_better = split_csv(lower_is_better) if lower_is_better else None
     with _errors():
         scores = read_results_table(table)
+        from xcal.registry import did_you_mean
+
+        for name in [baseline, *(system or [])]:
+            if name not in set(scores["system"]):
+                raise ValueError(did_you_mean("system", name, scores["system"]) + f" (in {table})")
         if _from_analysis(table):
             # An analysis holds tasks the baseline did not run (e.g. a retriever on
             # Tatoeba): compare on the tasks it did.
@@ -170,30 +184,48 @@ def task_distance(
     tasks: Annotated[
         list[str] | None,
         typer.Option(
-            "--tasks",
             "--task",
+            "-t",
             help="Task specs NAME[:LANGUAGE[:FIELD]], comma-separated or repeated, e.g. "
             "xnli,pawsx or tatoeba:deu:candidate (Tatoeba's English side).",
         ),
     ] = None,
+    tasks_old: Annotated[
+        list[str] | None, typer.Option("--tasks", hidden=True, help="Old --task.")
+    ] = None,
     target: Annotated[
         list[str] | None,
-        typer.Option(help="Target task specs; if given, every task is scored against each."),
+        typer.Option(
+            "--target", help="Target task specs; if given, every task is scored against each."
+        ),
     ] = None,
     texts: Annotated[
         list[str] | None,
-        typer.Option(help="NAME=FILE: a task given as a text file, one input per line."),
+        typer.Option("--texts", help="NAME=FILE: a task given as a text file, one input per line."),
     ] = None,
     measure: Annotated[
         list[str] | None,
-        typer.Option(help="textemb, frechet, mmd, vocab (repeatable; default: all)."),
+        typer.Option(
+            "--measure", help="textemb, frechet, mmd, vocab (repeatable or a,b; default: all)."
+        ),
     ] = None,
-    language: Annotated[str, typer.Option(help="Default language of task specs.")] = "en",
+    language: Annotated[
+        str, typer.Option("--lang", "-l", help="Default language of task specs.")
+    ] = "en",
+    language_old: Annotated[
+        str | None, typer.Option("--language", hidden=True, help="Old --lang.")
+    ] = None,
     n: Annotated[int, typer.Option("--n", help="Texts sampled per task.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Seed of the samples.")] = 0,
-    model: Annotated[str, typer.Option(help="Sentence encoder.")] = "bundled:multilingual-e5-small",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the samples.")] = 0,
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Sentence encoder.")
+    ] = "bundled:multilingual-e5-small",
     data_dir: Annotated[
-        Path | None, typer.Option(help="XTREME data directory (default: XCAL_DATA_DIR).")
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="XTREME data directory (default: $XCAL_DATA_DIR or ../shared/data/xtreme).",
+        ),
     ] = None,
     out: OutOption = None,
 ) -> None:
@@ -206,9 +238,11 @@ def task_distance(
     def expand(values: list[str] | None) -> list[str]:
         return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
 
+    language = language_old or language
+    measure = split_csv(measure) or None
     with _errors():
         samples: dict[str, list[str]] = {}
-        for spec in expand(tasks):
+        for spec in merge(tasks, tasks_old):
             name, lang, field = _parse_task_spec(spec, language)
             samples[spec] = task_texts(name, data_dir, language=lang, field=field, n=n, rng=seed)
         for spec in texts or []:
@@ -240,29 +274,42 @@ def task_distance(
 def lang_distance(
     languages: Annotated[
         list[str] | None,
-        typer.Argument(help="Language codes (XTREME 2-letter or ISO 639-3); default: XTREME."),
+        typer.Argument(
+            help="Language codes, ISO 639-1 or 639-3 (space- or comma-separated); "
+            "default: XTREME's."
+        ),
     ] = None,
-    reference: Annotated[str, typer.Option(help="Distances are from this language.")] = "en",
+    reference: Annotated[
+        str, typer.Option("--reference", help="Distances are from this language.")
+    ] = "en",
     view: Annotated[
         list[str] | None,
         typer.Option(
-            help="URIEL view (repeatable): syntax_knn, phonology_knn, inventory_knn, fam, geo."
+            "--view",
+            help="URIEL views (repeatable or a,b): syntax_knn, phonology_knn, inventory_knn, "
+            "fam, geo.",
         ),
     ] = None,
-    metric: Annotated[str, typer.Option(help="cosine or angular.")] = "cosine",
+    distance: Annotated[
+        str, typer.Option("--distance", help="Vector distance: cosine or angular.")
+    ] = "cosine",
+    metric_old: Annotated[
+        str | None, typer.Option("--metric", hidden=True, help="Old --distance.")
+    ] = None,
     out: OutOption = None,
 ) -> None:
     """Script, resource class (Joshi et al. 2020) and URIEL distances from the reference."""
     from xcal.transfer.language import DEFAULT_VIEWS, language_metadata
 
+    metric = metric_old or distance
     if metric not in ("cosine", "angular"):
         with _errors():
-            raise ValueError(f"--metric must be cosine or angular, got {metric!r}")
+            raise ValueError(f"--distance must be cosine or angular, got {metric!r}")
     with _errors():
         frame = language_metadata(
-            languages or XTREME_LANGUAGES,
+            split_csv(languages) or XTREME_LANGUAGES,
             reference=reference,
-            views=view or list(DEFAULT_VIEWS),
+            views=split_csv(view) or list(DEFAULT_VIEWS),
             metric="cosine" if metric == "cosine" else "angular",
         )
     _show(frame, f"Languages: {metric} distance from {reference!r} (URIEL / lang2vec)", out, 3)
@@ -276,9 +323,12 @@ def select(
             help="CSV: target_task,intermediate_task,distance,performance (one row per pair)."
         ),
     ],
-    k: Annotated[list[int] | None, typer.Option("--k", help="Cut-off (repeatable).")] = None,
+    k: Annotated[
+        list[str] | None, typer.Option("--k", help="Cut-offs (repeatable or 1,3).")
+    ] = None,
     group: Annotated[
-        list[str] | None, typer.Option(help="Further grouping column, e.g. measure.")
+        list[str] | None,
+        typer.Option("--group", help="Further grouping columns, e.g. measure (repeatable or a,b)."),
     ] = None,
     out: OutOption = None,
 ) -> None:
@@ -290,8 +340,12 @@ def select(
     with _errors():
         if not table.is_file():
             raise FileNotFoundError(f"table {str(table)!r} does not exist")
+        try:
+            ks = [int(x) for x in split_csv(k)] or [1, 3, 5]
+        except ValueError:
+            raise ValueError(f"--k must be integers, got {','.join(k or [])!r}") from None
         frame = selection_quality(
-            pd.read_csv(table, comment="#"), ks=k or [1, 3, 5], group_cols=group or []
+            pd.read_csv(table, comment="#"), ks=ks, group_cols=split_csv(group)
         )
     _show(frame, "Intermediate-task selection by distance", out)
 
@@ -314,15 +368,21 @@ def correlate(
     ],
     intermediate_of: Annotated[
         list[str] | None,
-        typer.Option(help="SYSTEM=TASK: the intermediate task of a system (repeatable)."),
+        typer.Option(
+            "--intermediate-of",
+            help="SYSTEM=TASK: the intermediate task of a system (repeatable or a,b).",
+        ),
     ] = None,
-    y: Annotated[str, typer.Option(help="Gain column.")] = "improvement",
+    y: Annotated[str, typer.Option("--y", help="Gain column.")] = "improvement",
     mixed: Annotated[
         bool, typer.Option("--mixed/--no-mixed", help="Also fit gain ~ distance + (1 | task).")
     ] = True,
-    b: Annotated[int, typer.Option("--B", help="Bootstrap resamples.")] = 10_000,
-    permutations: Annotated[int, typer.Option(help="Permutations.")] = 10_000,
-    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    n_boot: Annotated[int, typer.Option("--n-boot", min=1, help="Bootstrap resamples.")] = 10_000,
+    b_old: Annotated[int | None, typer.Option("--B", hidden=True, help="Old --n-boot.")] = None,
+    permutations: Annotated[
+        int, typer.Option("--permutations", min=1, help="Permutations.")
+    ] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed.")] = 0,
     out: OutOption = None,
 ) -> None:
     """Correlation of the gain with task distance, per distance measure (and a mixed model)."""
@@ -336,7 +396,7 @@ def correlate(
         mapping = None
         if intermediate_of:
             mapping = {}
-            for spec in intermediate_of:
+            for spec in split_csv(intermediate_of):
                 system, sep, task = spec.partition("=")
                 if not sep or not system or not task:
                     raise ValueError(f"--intermediate-of {spec!r}: expected SYSTEM=TASK")
@@ -346,6 +406,7 @@ def correlate(
             _read_csv(distances_csv, "distances table"),
             intermediate_of=mapping,
         )
+        b = b_old if b_old is not None else n_boot
         frame = gain_distance_correlation(table, y=y, B=b, n_permutations=permutations, rng=seed)
         shown = ["measure", "metric", "estimate", "ci_low", "ci_high", "p_value", "n"]
         _show(frame[shown], f"Correlation of {y} with task distance", out)
@@ -373,10 +434,15 @@ def gap(
             "results.csv of `xcal analyze` (raw probabilities, clean inputs)."
         ),
     ],
-    source_language: Annotated[str, typer.Option(help="Fine-tuning language.")] = "en",
-    view: Annotated[str, typer.Option(help="URIEL view of the language distance.")] = "syntax_knn",
-    b: Annotated[int, typer.Option("--B", help="Bootstrap resamples.")] = 10_000,
-    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    source_language: Annotated[
+        str, typer.Option("--source-language", help="Fine-tuning language.")
+    ] = "en",
+    view: Annotated[
+        str, typer.Option("--view", help="URIEL view of the language distance.")
+    ] = "syntax_knn",
+    n_boot: Annotated[int, typer.Option("--n-boot", min=1, help="Bootstrap resamples.")] = 10_000,
+    b_old: Annotated[int | None, typer.Option("--B", hidden=True, help="Old --n-boot.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed.")] = 0,
     out: OutOption = None,
 ) -> None:
     """Transfer gap (English minus language) by architecture, and its slope in language distance."""
@@ -401,7 +467,7 @@ def gap(
             if with_source:
                 scores = scores[scores["task"].isin(with_source)]
         gaps = transfer_gap(scores, source_language=source_language)
-        summary = gap_by_architecture(gaps, B=b, rng=seed)
+        summary = gap_by_architecture(gaps, B=b_old if b_old is not None else n_boot, rng=seed)
         shown = ["architecture", "metric", "estimate", "ci_low", "ci_high", "n", "n_groups"]
         _show(
             summary[shown], "Mean transfer gap by architecture (language-clustered bootstrap)", out

@@ -168,7 +168,9 @@ def check_perturbations(specs: Iterable[PerturbationSpec]) -> None:
         if spec.name == "none":
             continue
         if spec.name not in known:
-            raise GridError(f"unknown perturbation {spec.name!r}; known: none, {', '.join(known)}")
+            from xcal.registry import did_you_mean
+
+            raise GridError(did_you_mean("perturbation", spec.name, ["none", *known]))
         try:
             get_perturbation(spec.name, **spec.params)
         except (TypeError, ValueError) as exc:
@@ -219,6 +221,22 @@ class TaskSpec:
             return None
         a, _, b = str(self.examples).partition(":")
         return (int(a) if a.strip() else 0, int(b) if b.strip() else None)
+
+    def limited(self, n: int) -> TaskSpec:
+        """This task with only the first ``n`` examples of its range (``--limit``).
+
+        The limit is an example range, so it is part of the stored split name.
+
+        >>> TaskSpec("xnli").limited(600).examples, TaskSpec("xnli", examples="100:").limited(50).examples
+        ('0:600', '100:150')
+        >>> TaskSpec("xnli", examples="100:120").limited(50).examples
+        '100:120'
+        """
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise GridError(f"Expected `limit` to be a positive int, got {n!r}")
+        start, stop = self.example_range or (0, None)
+        end = start + n if stop is None else min(stop, start + n)
+        return dataclasses.replace(self, examples=f"{start}:{end}")
 
 
 @dataclass(frozen=True)

@@ -440,6 +440,22 @@ def _check_version(path: Path, results: Any) -> None:
         )
 
 
+def _limited_split(split: str, limit: Any, docs: Sequence[Any]) -> str:
+    """``dev[0:N]`` for a run of lm-eval's first N documents (``--limit N``), as
+    ``xcal infer --limit N`` stores its runs, so the two pair in one cell.
+
+    >>> from types import SimpleNamespace as D
+    >>> _limited_split("dev", 24, [D(doc_id=i) for i in range(24)]), _limited_split("dev", None, [])
+    ('dev[0:24]', 'dev')
+    """
+    if limit is None or isinstance(limit, bool) or not isinstance(limit, int | float):
+        return split
+    if sorted(d.doc_id for d in docs) != list(range(len(docs))):
+        return split  # not the first documents: keep the split whole
+    n = int(limit) if float(limit) >= 1 else len(docs)  # a float below 1 is a fraction
+    return f"{split}[0:{n}]"
+
+
 def _split_of(config: Mapping[str, Any]) -> str | None:
     for key in ("test_split", "validation_split"):
         value = config.get(key)
@@ -522,6 +538,8 @@ def _read_results(
             )
         if family is not None:
             split = family.splits.get(split, split)
+        # Ids name the split's documents; the stored split name also says which ones.
+        stored_split = _limited_split(split, config_all.get("limit"), docs)
         k = len(docs[0].scores)
         scores = np.array([d.scores for d in docs], dtype=np.float64)
         gold = np.array([d.gold for d in docs], dtype=np.int64)
@@ -557,7 +575,7 @@ def _read_results(
         manifest = RunManifest(
             model=label,
             task=task,
-            split=split,
+            split=stored_split,
             language=language,
             record_kind=kind,  # type: ignore[arg-type]
             input_fingerprint=fingerprint(

@@ -50,7 +50,7 @@ def get_task(name: str) -> Task:
     >>> get_task("squad")
     Traceback (most recent call last):
     ...
-    xcal.tasks.UnknownTaskError: unknown task 'squad'; known: bucc2018, mlqa, pawsx, tatoeba, tydiqa, xcopa, xnli, xquad
+    xcal.tasks.UnknownTaskError: unknown task 'squad' (did you mean 'xquad'?); known: bucc2018, mlqa, pawsx, tatoeba, tydiqa, xcopa, xnli, xquad
     """
     try:
         return TASKS.get(name)
