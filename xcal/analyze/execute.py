@@ -48,9 +48,10 @@ BLAS_THREADS = 1
 
 @dataclass
 class Failure:
-    """A unit that raised: its name and the exception."""
+    """A unit that raised: its name, its index in the units mapped, and the exception."""
 
     name: str
+    index: int
     error: BaseException
 
 
@@ -136,7 +137,7 @@ class Executor:
                 try:
                     result = run_unit(fn, self.store, options, unit)
                 except Exception as error:
-                    self.failures.append(Failure(names[i], error))
+                    self.failures.append(Failure(names[i], i, error))
                     continue
                 yield i, result
             return
@@ -157,7 +158,7 @@ class Executor:
                 if future.status == "error":
                     raised = future.exception()
                     assert raised is not None
-                    self.failures.append(Failure(names[i], raised))
+                    self.failures.append(Failure(names[i], i, raised))
                 else:
                     result = future.result()
                     future.release()
@@ -201,7 +202,7 @@ def open_executor(
         raise ValueError(f"Expected `jobs` to be a positive int, got {jobs!r}")
     if scheduler is None and units is not None:
         jobs = min(jobs, max(units, 1))
-    if scheduler is None and jobs == 1:
+    if units == 0 or (scheduler is None and jobs == 1):
         yield Executor(store)
         return
     try:
@@ -223,7 +224,7 @@ def open_executor(
                     n_workers=jobs,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    dashboard_address=":0",  # a free port: none is not an option
                     silence_logs=logging.ERROR,
                 )
             )

@@ -100,6 +100,8 @@ from xcal.analyze.predictions import (
 from xcal.analyze.results import METRICS
 
 if TYPE_CHECKING:
+    from distributed import Client
+
     from xcal.store import PredictionStore
 
 # Names other modules and tests import from here (the module before its split).
@@ -156,6 +158,8 @@ def analyze_store(
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
+    jobs: int = 1,
+    scheduler: str | Client | None = None,
 ) -> AnalysisResult:
     """Analyse every run of a prediction store against a baseline system.
 
@@ -200,7 +204,16 @@ def analyze_store(
     cache_dir : path, optional
         Where (default ``OUT/.cache``, or ``xcal.paths.cache_dir()/analyze``).
     progress : bool or None
-        Progress bar over runs (default: when stderr is a terminal).
+        Progress bar over cells, done / total (default: when stderr is a terminal).
+    jobs : int, default=1
+        Cells computed at once in local worker processes (a Dask
+        ``LocalCluster``; needs ``pip install 'xcal[dask]'``). 1 computes them
+        in this process. The results are the same, bit for bit, whatever ``jobs``.
+    scheduler : str or dask.distributed.Client, optional
+        Compute the cells on a Dask cluster instead: a scheduler address
+        (``"tcp://host:8786"``) or a connected client. Its workers open the
+        store at the same path (a shared filesystem) and need xcal installed;
+        the cache and the report stay with this process.
 
     Returns
     -------
@@ -271,7 +284,7 @@ def analyze_store(
                 todo.append(i)
             else:
                 bar.advance(1, cell.name)
-        with open_executor(store, units=len(todo)) as executor:
+        with open_executor(store, jobs=jobs, scheduler=scheduler, units=len(todo)) as executor:
             _execute(executor, plan, todo, outputs, options, cache_store, bar)
         failures = executor.failures
     if failures:
@@ -330,7 +343,7 @@ def _execute(
         if value is not None:
             cache_store.put_temperature(fits[i].key, value)
     for failure in executor.failures[before:]:
-        failed[next(u.key for u in fits if u.name == failure.name)] = failure
+        failed[fits[failure.index].key] = failure
     runnable: list[int] = []
     for i in todo:
         broken = [failed[k] for k in plan.cells[i].temperature_keys(options) if k in failed]

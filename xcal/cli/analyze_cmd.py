@@ -106,6 +106,27 @@ def analyze(
         bool,
         typer.Option("--cache/--no-cache", help="Reuse results of unchanged runs (OUT/.cache)."),
     ] = True,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Cells computed at once in local worker processes (a Dask LocalCluster; "
+            "needs `pip install 'xcal[dask]'`). Default: the machine's cores (1 without Dask). "
+            "Results are identical whatever the number.",
+            show_default=False,
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Compute the cells on a Dask cluster: the scheduler's address "
+            "(e.g. tcp://head-node:8786). Its workers must see STORE at the same path.",
+            show_default=False,
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")
     ] = False,
@@ -130,6 +151,10 @@ def analyze(
 
       xcal analyze runs/ -b xlmr-base -o reports/quick --n-boot 1000 -m accuracy,ece --task xnli
 
+      xcal analyze runs/ -b xlmr-base --jobs 8                 # 8 local processes
+
+      xcal analyze /shared/runs/ -b xlmr-base --scheduler tcp://head-node:8786
+
     The same from Python (Jupyter):
     xcal.analyze.analyze_store("runs/", baseline="xlmr-base", out="reports/main").
     """
@@ -148,7 +173,11 @@ def analyze(
         filters["language"] = list(language)
 
     from xcal.analyze import analyze_store
+    from xcal.analyze.execute import default_jobs
     from xcal.store import StoreError
+
+    if jobs is None:
+        jobs = default_jobs() if _have_dask() else 1
 
     try:
         result = analyze_store(
@@ -168,14 +197,22 @@ def analyze(
             retrieval_temperature=retrieval_temperature,
             cache=cache,
             progress=None if not quiet else False,
+            jobs=jobs,
+            scheduler=scheduler,
         )
-    except (FileNotFoundError, ValueError, KeyError, StoreError) as error:
+    except (FileNotFoundError, ValueError, KeyError, StoreError, ImportError, OSError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         console.print(f"[red]error:[/] {message}", soft_wrap=True)
         raise typer.Exit(1) from None
     if quiet:
         return
     _summary(result, out, console)
+
+
+def _have_dask() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("distributed") is not None
 
 
 def _summary(result: object, out: Path, console: object) -> None:
