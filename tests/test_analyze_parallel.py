@@ -18,7 +18,13 @@ import pytest
 from typer.testing import CliRunner
 
 from xcal.analyze import analyze_store
-from xcal.analyze.execute import AnalysisError, Executor, open_executor, run_unit
+from xcal.analyze.execute import (
+    AnalysisError,
+    Executor,
+    default_jobs,
+    open_executor,
+    run_unit,
+)
 from xcal.analyze.synthetic import SyntheticSystem, make_synthetic_store
 from xcal.cli import app
 
@@ -229,3 +235,9 @@ def test_the_command_line_passes_jobs_and_scheduler_on(store, tmp_path, monkeypa
     assert seen == [(3, None), (1, "tcp://head:8786")]
     result = CliRunner().invoke(app, [*base, "--jobs", "0"])
     assert result.exit_code == 2
+    # Default: $XCAL_JOBS, else every core this process may use.
+    monkeypatch.setenv("XCAL_JOBS", "5")
+    CliRunner().invoke(app, base)
+    monkeypatch.delenv("XCAL_JOBS")
+    CliRunner().invoke(app, base)
+    assert seen[-2:] == [(5, None), (default_jobs(), None)]

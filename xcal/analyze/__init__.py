@@ -15,6 +15,7 @@ any frame of the same shape. Nothing here imports torch, and matplotlib and
 seaborn load only when a figure is drawn.
 """
 
+from xcal.analyze.execute import AnalysisError
 from xcal.analyze.figures import (
     ForestPlotDisplay,
     GainDistanceDisplay,
@@ -39,6 +40,7 @@ from xcal.analyze.tables import (
 __all__ = [
     "METRICS",
     "RESULT_COLUMNS",
+    "AnalysisError",
     "AnalysisOptions",
     "AnalysisResult",
     "ForestPlotDisplay",

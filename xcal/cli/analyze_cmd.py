@@ -112,9 +112,10 @@ def analyze(
             "--jobs",
             "-j",
             min=1,
+            envvar="XCAL_JOBS",
             help="Cells computed at once in local worker processes (a Dask LocalCluster; "
-            "needs `pip install 'xcal[dask]'`). Default: the machine's cores (1 without Dask). "
-            "Results are identical whatever the number.",
+            "needs `pip install 'xcal[dask]'`). Default: $XCAL_JOBS, else the machine's cores "
+            "(1 without Dask). Results are identical whatever the number.",
             show_default=False,
         ),
     ] = None,
