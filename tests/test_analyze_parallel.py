@@ -92,7 +92,9 @@ def test_a_cell_that_raises_is_named_and_the_others_finish(tmp_path):
             logits = np.random.default_rng(0).normal(size=(60, 3))
             store.write_run(manifest, {"example_id": ids, "logits": logits, "label": y})
     cache = tmp_path / "cache"
-    with pytest.raises(AnalysisError, match=r"1 of 3 unit\(s\).*xnli/test/de: ") as caught:
+    with pytest.raises(
+        AnalysisError, match=r"^1 unit\(s\) of the analysis failed.*: xnli/test/de: ValueError: "
+    ) as caught:
         analyze_store(store, cache_dir=cache, **{**KWARGS, "n_boot": 0})
     assert [f.name for f in caught.value.failures] == ["xnli/test/de"]
     assert "different gold labels" in str(caught.value)

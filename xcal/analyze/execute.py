@@ -63,15 +63,15 @@ class AnalysisError(ValueError):
     failures : list of Failure
     """
 
-    def __init__(self, failures: Sequence[Failure], total: int) -> None:
+    def __init__(self, failures: Sequence[Failure]) -> None:
         self.failures = list(failures)
         listed = "; ".join(
             f"{f.name}: {type(f.error).__name__}: {f.error}" for f in self.failures[:10]
         )
         more = f"; and {len(self.failures) - 10} more" if len(self.failures) > 10 else ""
         super().__init__(
-            f"{len(self.failures)} of {total} unit(s) of the analysis failed (the others "
-            f"finished and were cached): {listed}{more}"
+            f"{len(self.failures)} unit(s) of the analysis failed (the others finished "
+            f"and were cached): {listed}{more}"
         )
 
 
@@ -115,14 +115,6 @@ class Executor:
         self.store = store
         self.client = client
         self.failures: list[Failure] = []
-
-    @property
-    def workers(self) -> int:
-        """How many units run at once."""
-        if self.client is None:
-            return 1
-        info = self.client.scheduler_info()
-        return max(1, sum(int(w.get("nthreads", 1)) for w in info["workers"].values()))
 
     def map(
         self,
@@ -195,8 +187,8 @@ def open_executor(
     >>> import tempfile
     >>> from xcal.store import open_store
     >>> with open_executor(open_store(tempfile.mkdtemp()), jobs=1) as executor:
-    ...     executor.workers
-    1
+    ...     executor.client is None
+    True
     """
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"Expected `jobs` to be a positive int, got {jobs!r}")
@@ -232,13 +224,9 @@ def open_executor(
         yield Executor(store, client)
 
 
-def progress_bar(total: int, enabled: bool | None) -> contextlib.AbstractContextManager[Any]:
-    """A rich progress bar over cells (on stderr; off when not a terminal unless asked)."""
-    return _progress(total, enabled)
-
-
 @contextlib.contextmanager
-def _progress(total: int, enabled: bool | None) -> Iterator[Any]:
+def progress_bar(total: int, enabled: bool | None) -> Iterator[Any]:
+    """A rich progress bar over cells (on stderr; off when not a terminal unless asked)."""
     import sys
 
     if enabled is None:

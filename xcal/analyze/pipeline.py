@@ -288,7 +288,7 @@ def analyze_store(
             _execute(executor, plan, todo, outputs, options, cache_store, bar)
         failures = executor.failures
     if failures:
-        raise AnalysisError(failures, len(plan.cells)) from failures[0].error
+        raise AnalysisError(failures) from failures[0].error
     for output in outputs:
         assert output is not None
         notes.extend(output[2])
