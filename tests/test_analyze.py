@@ -746,7 +746,7 @@ def test_fused_bootstrap_equals_one_statistic_at_a_time(monkeypatch):
     # Every statistic of a cell is evaluated on the same resamples; fused into
     # groups of matrix columns or not, each equals xcal.stats' own bootstrap of
     # it with the same seed.
-    from xcal.analyze import pipeline
+    from xcal.analyze import bootstrap
     from xcal.analyze._adapters import AurcStatistic, classwise_statistic
     from xcal.metrics import softmax
     from xcal.stats import bootstrap_distribution, metric_statistic
@@ -763,10 +763,10 @@ def test_fused_bootstrap_equals_one_statistic_at_a_time(monkeypatch):
         "classwise": classwise_statistic(probs, y),
         "aurc": AurcStatistic(probs.max(axis=1), probs.argmax(axis=1) == y),
     }
-    fused = pipeline._bootstrap(stats, 300, 250, seed=11)
-    monkeypatch.setattr(pipeline, "_FUSED_COLUMNS", 20)  # one statistic per group
-    monkeypatch.setattr(pipeline, "_PRODUCT_BYTES", 8 * 45 * 7)  # 7 resamples per chunk
-    split = pipeline._bootstrap(stats, 300, 250, seed=11)
+    fused = bootstrap._bootstrap(stats, 300, 250, seed=11)
+    monkeypatch.setattr(bootstrap, "_FUSED_COLUMNS", 20)  # one statistic per group
+    monkeypatch.setattr(bootstrap, "_PRODUCT_BYTES", 8 * 45 * 7)  # 7 resamples per chunk
+    split = bootstrap._bootstrap(stats, 300, 250, seed=11)
     for name, stat in stats.items():
         reference = bootstrap_distribution(stat, B=250, rng=11)
         np.testing.assert_allclose(fused[name], reference, rtol=1e-12, atol=1e-15, err_msg=name)

@@ -15,6 +15,12 @@ from xcal.cli import app
 runner = CliRunner()
 
 
+@pytest.fixture(autouse=True)
+def _serial(monkeypatch):
+    """These stores have a few cells: starting worker processes would cost more than it saves."""
+    monkeypatch.setenv("XCAL_JOBS", "1")
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli") / "store"

@@ -16,6 +16,7 @@ seaborn load only when a figure is drawn.
 """
 
 from xcal.analyze.display_names import DisplayNames
+from xcal.analyze.execute import AnalysisError
 from xcal.analyze.figures import (
     ForestPlotDisplay,
     GainDistanceDisplay,
@@ -41,6 +42,7 @@ from xcal.analyze.tables import (
 __all__ = [
     "METRICS",
     "RESULT_COLUMNS",
+    "AnalysisError",
     "AnalysisOptions",
     "AnalysisResult",
     "DisplayNames",

@@ -194,7 +194,7 @@ def _load_cells(
     metrics: Sequence[str],
 ) -> dict[str, dict[str, _Cell]]:
     """metric -> language -> cell of (system, baseline) statistics on the evaluation examples."""
-    from xcal.analyze import pipeline as pl
+    from xcal.analyze import predictions as pl
 
     keys = ["task", "split", "perturbation", "severity", "perturbation_seed"]
     mask = np.ones(len(runs), dtype=bool)

@@ -23,6 +23,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from xcal.atomic import atomic_write_text
+
 #: The packages a document needs to include the generated tables.
 PREAMBLE = "\\usepackage{booktabs}\n\\usepackage{siunitx}\n"
 
@@ -181,8 +183,6 @@ class LatexTable:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the table atomically to ``path`` (a ``.tex`` file)."""
-        from xcal.analyze.report import atomic_write_text
-
         return atomic_write_text(Path(path), self.tex)
 
 

@@ -7,7 +7,7 @@ have no gold partner. For each run of a cell:
 * every query proposes its best candidate by the ratio margin
   (:func:`xcal.metrics.mining.mining_proposals`);
 * the ids are split by the same hash as everywhere in the analysis
-  (:func:`xcal.analyze.pipeline.fit_mask`): on the *fit* part the threshold
+  (:func:`xcal.analyze.predictions.fit_mask`): on the *fit* part the threshold
   that maximises F1 is chosen (XTREME chooses it on dev and reports test) and
   a Platt map ``sigmoid(a * margin + b)`` is fitted from the margin to "the
   proposed pair is a gold pair";
@@ -40,7 +40,8 @@ import pandas as pd
 from xcal.analyze.results import RESULT_COLUMNS, empty_results, metric_info
 
 if TYPE_CHECKING:
-    from xcal.analyze.pipeline import Run, _CellContext, _Predictions
+    from xcal.analyze.options import AnalysisOptions, Run
+    from xcal.analyze.predictions import _Predictions
     from xcal.metrics.selective import RiskCoverageCurve
     from xcal.stats import Statistic
     from xcal.store import PredictionStore
@@ -88,7 +89,7 @@ def fit_platt(score: np.ndarray, correct: np.ndarray) -> PlattMap:
 
 def mining_predictions(records: Mapping[str, Any], ids: np.ndarray) -> _Predictions:
     """A mining run's records reduced to each query's proposal (for the pipeline)."""
-    from xcal.analyze.pipeline import _Predictions
+    from xcal.analyze.predictions import _Predictions
     from xcal.metrics.mining import mining_proposals
 
     by_score = [
@@ -182,14 +183,14 @@ def score_mining_run(
 ) -> MiningScore:
     """Score one stored mining run: threshold and Platt map on fit ids, the rest on the others.
 
-    The id split is :func:`xcal.analyze.pipeline.fit_mask`'s, as in ``xcal analyze``.
+    The id split is :func:`xcal.analyze.predictions.fit_mask`'s, as in ``xcal analyze``.
 
     Examples
     --------
     >>> score = score_mining_run("preds", run_id)  # doctest: +SKIP
     >>> score.f1, score.calibration_error(), score.risk_coverage().risk[:5]  # doctest: +SKIP
     """
-    from xcal.analyze.pipeline import fit_mask
+    from xcal.analyze.predictions import fit_mask
     from xcal.metrics.mining import _prf
     from xcal.store import PredictionStore, open_store
 
@@ -264,28 +265,28 @@ def _calibration_statistic(metric: str, conf: np.ndarray, correct: np.ndarray, n
 
 
 def analyse_mining_cell(
-    ctx: _CellContext, records: Sequence[Run], loaded: Mapping[str, _Predictions]
+    options: AnalysisOptions,
+    records: Sequence[Run],
+    loaded: Mapping[str, _Predictions],
+    notes: list[str],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows and reliability bins of one cell of mining runs (see the module docstring)."""
-    from xcal.analyze.pipeline import (
-        CELL_FIELDS,
-        MIN_FIT_EXAMPLES,
-        RELIABILITY_COLUMNS,
-        _bootstrap,
-        _describe,
-        _group_values,
-        _seed_for,
-        fit_mask,
-    )
+    """Rows and reliability bins of one cell of mining runs (see the module docstring).
+
+    Notes for the report are appended to ``notes``.
+    """
+    from xcal.analyze.bootstrap import _bootstrap
+    from xcal.analyze.cell import _group_values
+    from xcal.analyze.options import CELL_FIELDS, MIN_FIT_EXAMPLES, RELIABILITY_COLUMNS
+    from xcal.analyze.plan import _describe, _seed_for
+    from xcal.analyze.predictions import fit_mask
     from xcal.metrics import top_label_reliability_table
     from xcal.stats import bootstrap_pvalue
 
-    options = ctx.options
     where = _describe(records[0])
     id_sets = [set(p.ids.tolist()) for p in loaded.values()]
     common = set.intersection(*id_sets)
     if any(len(s) != len(common) for s in id_sets):
-        ctx.notes.append(
+        notes.append(
             f"{where}: runs hold different queries; compared on the {len(common)} they share"
         )
     reference = next(
@@ -299,7 +300,7 @@ def analyse_mining_cell(
     in_fit = fit_mask(ordered, options.fit_fraction)
     eval_ids, fit_ids = ordered[~in_fit], ordered[in_fit]
     if len(eval_ids) == 0 or len(fit_ids) < MIN_FIT_EXAMPLES:
-        ctx.notes.append(
+        notes.append(
             f"{where}: {len(fit_ids)} fitting and {len(eval_ids)} evaluation queries; a mining "
             f"cell needs at least {MIN_FIT_EXAMPLES} fitting queries and one to evaluate; skipped"
         )
@@ -318,13 +319,13 @@ def analyse_mining_cell(
         system = str(run["model"])
         run_of[system] = run
         if not fit.correct[:, 0].any():
-            ctx.notes.append(
+            notes.append(
                 f"{system} on {where}: no correct proposal among the {len(fit_ids)} fitting "
                 "queries, so no threshold or confidence map could be fitted; skipped"
             )
             continue
         if ev.n_gold.sum() == 0:
-            ctx.notes.append(
+            notes.append(
                 f"{system} on {where}: no gold pair among the {len(eval_ids)} evaluation queries; "
                 "recall and F1 are undefined"
             )

@@ -33,9 +33,9 @@ from xcal.atomic import atomic_write_bytes, atomic_write_text
 if TYPE_CHECKING:
     import pandas as pd
 
+    from xcal.analyze.aggregate import AnalysisResult
     from xcal.analyze.figures import Display
     from xcal.analyze.latex import LatexTable
-    from xcal.analyze.pipeline import AnalysisResult
     from xcal.analyze.tables import TableOptions
 
 

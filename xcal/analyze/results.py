@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xcal.analyze.report import atomic_write_bytes
+from xcal.atomic import atomic_write_bytes
 
 #: Columns that identify a row.
 KEY_COLUMNS: tuple[str, ...] = (

@@ -173,6 +173,28 @@ def analyze(
         bool,
         typer.Option("--cache/--no-cache", help="Reuse results of unchanged runs (OUT/.cache)."),
     ] = True,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            envvar="XCAL_JOBS",
+            help="Cells computed at once in local worker processes (a Dask LocalCluster; "
+            "needs `pip install 'xcal[dask]'`). Default: $XCAL_JOBS, else the machine's cores "
+            "(1 without Dask). Results are identical whatever the number.",
+            show_default=False,
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Compute the cells on a Dask cluster: the scheduler's address "
+            "(e.g. tcp://head-node:8786). Its workers must see STORE at the same path.",
+            show_default=False,
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")
     ] = False,
@@ -208,6 +230,10 @@ def analyze(
 
       xcal analyze runs/ -b xlmr-base -o reports/quick --n-boot 1000 --metric accuracy,ece -t xnli -l de,fr
 
+      xcal analyze runs/ -b xlmr-base --jobs 8                 # 8 local processes
+
+      xcal analyze /shared/runs/ -b xlmr-base --scheduler tcp://head-node:8786
+
     The same from Python (Jupyter):
     xcal.analyze.analyze_store("runs/", baseline="xlmr-base", out="reports/main").
     """
@@ -227,6 +253,7 @@ def analyze(
 
     from xcal.analyze import analyze_store
     from xcal.analyze.display_names import DisplayNames
+    from xcal.analyze.execute import default_jobs
     from xcal.analyze.recorded import read_settings, resolve_settings
     from xcal.analyze.tables import TableOptions
     from xcal.store import StoreError, open_store
@@ -262,6 +289,9 @@ def analyze(
     if not quiet:
         for note in setting_notes:
             console.print(f"[yellow]note:[/] {note}", soft_wrap=True, highlight=False)
+
+    if jobs is None:
+        jobs = default_jobs() if _have_dask() else 1
     try:
         result = analyze_store(
             store,
@@ -283,8 +313,10 @@ def analyze(
             progress=None if not quiet else False,
             table_options=table_options,
             shared_examples=on_shared_examples,
+            jobs=jobs,
+            scheduler=scheduler,
         )
-    except (FileNotFoundError, ValueError, KeyError, StoreError) as error:
+    except (FileNotFoundError, ValueError, KeyError, StoreError, ImportError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         fail(str(message), 1)
     except OSError as error:  # a full disk, a read-only or missing report folder
@@ -317,6 +349,12 @@ def source_codes(source: str, stored: Iterable[Any]) -> tuple[str, ...]:
         pass
     codes += [str(c) for c in dict.fromkeys(stored) if language_key(str(c)) == key]
     return tuple(dict.fromkeys(codes))
+
+
+def _have_dask() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("distributed") is not None
 
 
 def _summary(result: object, out: Path, console: object) -> None:

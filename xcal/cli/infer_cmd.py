@@ -107,7 +107,12 @@ def infer(
         ),
     ] = None,
     shard: Annotated[
-        str | None, typer.Option(help="Run the i-th of N blocks of the grid, i/N with 0 <= i < N.")
+        str | None,
+        typer.Option(
+            help="Run the i-th of N blocks of the grid, i/N with 0 <= i < N. Default in a "
+            "Slurm job array: SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT.",
+            show_default=False,
+        ),
     ] = None,
     dtype: Annotated[
         str | None, typer.Option(help="auto (float32), fp32, bf16 or fp16 (fp16 needs a GPU).")
@@ -165,7 +170,8 @@ def infer(
     """Run models over a grid of tasks x languages x perturbations into a prediction store.
 
     Cells already stored with the same input fingerprint are skipped, so a
-    killed job is simply restarted; --shard i/N splits the grid between N jobs.
+    killed job is simply restarted; --shard i/N splits the grid between N jobs
+    (in a Slurm job array each task takes its own block without --shard).
     """
     from rich.console import Console
 
@@ -176,8 +182,8 @@ def infer(
         QASettings,
         RunOptions,
         grid_from_dict,
-        parse_shard,
         read_config,
+        resolve_shard,
         run_grid,
         summarize,
     )
@@ -253,7 +259,7 @@ def infer(
             qa=QASettings(**(settings.get("qa") or {})),
             overwrite=overwrite or settings.get("overwrite") is True,
         )
-        shard_pair = parse_shard(shard)
+        shard_pair = resolve_shard(shard)
         root = data_dir or data_old or settings.get("data_dir")
     except (GridError, ModelSpecError, SettingsError, TypeError, ValueError) as exc:
         fail(str(exc))

@@ -26,6 +26,7 @@ from xcal.infer.grid import (
     grid_from_dict,
     parse_shard,
     read_config,
+    resolve_shard,
     shard_cells,
 )
 from xcal.infer.modeling import LM_SCORING_SUFFIX, ModelSpec, ModelSpecError
@@ -60,6 +61,7 @@ __all__ = [
     "pad_sequences",
     "parse_shard",
     "read_config",
+    "resolve_shard",
     "run_grid",
     "shard_cells",
     "summarize",

@@ -345,6 +345,64 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     return (i, n)
 
 
+def resolve_shard(text: str | None, environ: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """The shard of this job: ``--shard i/N`` if given, else the Slurm array task's.
+
+    Without ``--shard``, a job of a Slurm job array (``sbatch --array=0-7``)
+    takes shard ``(SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN) / step`` of
+    ``SLURM_ARRAY_TASK_COUNT``, so every task of the array runs its own block
+    of the grid whatever the array's first index and step. Outside an array
+    the job runs the whole grid.
+
+    Parameters
+    ----------
+    text : str or None
+        The ``--shard`` option.
+    environ : mapping, optional
+        The environment (default :data:`os.environ`).
+
+    Examples
+    --------
+    >>> resolve_shard(None, {"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "8"})
+    (3, 8)
+    >>> env = {"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "8"}
+    >>> resolve_shard(None, env), resolve_shard("0/2", env), resolve_shard(None, {})
+    ((4, 8), (0, 2), (0, 1))
+    """
+    if text is not None and text != "":
+        return parse_shard(text)
+    env = os.environ if environ is None else environ
+    if "SLURM_ARRAY_TASK_ID" not in env:
+        return (0, 1)
+
+    def number(name: str, default: int | None = None) -> int:
+        value = env.get(name)
+        if value is None or value == "":
+            if default is None:
+                raise GridError(
+                    f"SLURM_ARRAY_TASK_ID is set but {name} is not: pass --shard i/N "
+                    "(this Slurm is too old to tell the array's size)"
+                )
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise GridError(f"{name}={value!r} is not an integer; pass --shard i/N") from None
+
+    task_id = number("SLURM_ARRAY_TASK_ID")
+    count = number("SLURM_ARRAY_TASK_COUNT")
+    first = number("SLURM_ARRAY_TASK_MIN", 0)
+    step = max(number("SLURM_ARRAY_TASK_STEP", 1), 1)
+    offset, rest = divmod(task_id - first, step)
+    if rest or not 0 <= offset < count:
+        raise GridError(
+            f"Slurm array task {task_id} is not the {count} evenly spaced tasks from "
+            f"{first} in steps of {step} (an --array list such as 1,3,7?): submit "
+            f"--array=0-{count - 1}, or pass --shard i/N"
+        )
+    return (offset, count)
+
+
 def shard_cells(cells: Sequence[Cell], shard: tuple[int, int]) -> list[Cell]:
     """The ``i``-th of ``N`` contiguous, near-equal blocks of ``cells``.
 

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xcal.atomic import atomic_write_bytes
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -160,8 +162,6 @@ class Display:
         Plots first if :meth:`plot` has not been called. With ``close=True``
         the figure is closed afterwards (frees memory in batch reports).
         """
-        from xcal.analyze.report import atomic_write_bytes
-
         if not hasattr(self, "figure_"):
             self.plot()
         import io
