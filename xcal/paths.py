@@ -40,6 +40,8 @@ def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
         path, source = Path(os.environ["XCAL_DATA_DIR"]), "XCAL_DATA_DIR"
     else:
         path, source = DEFAULT_DATA_DIR, "the default"
+    if str(path).startswith("hf:"):
+        return path  # a Hugging Face data set (xcal.tasks.hf_datasets), checked when read
     if not path.is_dir():
         raise DataDirError(
             f"XTREME data directory {str(path)!r} (from {source}) does not exist.\n"

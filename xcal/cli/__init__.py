@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import typer
 
-from xcal.cli import analyze_cmd, demo_cmd, infer_cmd, perturb_cmd, store_cmd, transfer_cmd
+from xcal.cli import (
+    analyze_cmd,
+    demo_cmd,
+    import_cmd,
+    infer_cmd,
+    perturb_cmd,
+    store_cmd,
+    transfer_cmd,
+)
 
 app = typer.Typer(
     name="xcal",
@@ -23,6 +31,7 @@ app.command("analyze")(analyze_cmd.analyze)
 app.command("perturb")(perturb_cmd.perturb)
 app.add_typer(transfer_cmd.app, name="transfer")
 app.command("demo")(demo_cmd.demo)
+app.add_typer(import_cmd.app, name="import")
 
 
 def main() -> None:

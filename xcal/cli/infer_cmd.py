@@ -60,7 +60,10 @@ def infer(
     data_dir: Annotated[
         Path | None,
         typer.Option(
-            help="XTREME data directory (default: $XCAL_DATA_DIR or ../shared/data/xtreme)."
+            "--data-dir",
+            "--data",
+            help="XTREME data directory (default: $XCAL_DATA_DIR or ../shared/data/xtreme), "
+            "or hf:PATH, a Hugging Face `datasets` data set on disk (xnli, pawsx, QA, xcopa).",
         ),
     ] = None,
     config: Annotated[

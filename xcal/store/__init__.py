@@ -60,5 +60,15 @@ __all__ = [
     "StoreScan",
     "StoreValidationError",
     "fingerprint",
+    "import_lm_eval",
     "open_store",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # Importers write into the store and import it, so they are loaded on first use.
+    if name == "import_lm_eval":
+        from xcal.interop.lm_eval import import_lm_eval
+
+        return import_lm_eval
+    raise AttributeError(f"module 'xcal.store' has no attribute {name!r}")

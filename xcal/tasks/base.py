@@ -19,6 +19,11 @@ from typing import Any, ClassVar
 from xcal.paths import XTREME_LAYOUT_HELP, DataDirError
 
 
+def is_hf_source(data_dir: Any) -> bool:
+    """``hf:PATH``: task data from Hugging Face ``datasets`` (:mod:`xcal.tasks.hf_datasets`)."""
+    return data_dir is not None and str(data_dir).startswith("hf:")
+
+
 class TaskDataError(ValueError):
     """A data file is missing, malformed, or lacks the requested language."""
 
@@ -185,6 +190,10 @@ class Task:
         >>> get_task("xnli").languages("/nonexistent")
         []
         """
+        if is_hf_source(data_dir):
+            from xcal.tasks import hf_datasets
+
+            return hf_datasets.languages(self, data_dir, self.check_split(split))
         return sorted(self.available(Path(data_dir), self.check_split(split)))
 
     def check_languages(
@@ -192,6 +201,10 @@ class Task:
     ) -> None:
         """Raise :class:`MissingDataError` naming what is missing and what exists."""
         split = self.check_split(split)
+        if is_hf_source(data_dir):
+            from xcal.tasks import hf_datasets
+
+            return hf_datasets.check_languages(self, data_dir, list(languages), split)
         have = self.languages(data_dir, split)
         missing = [lang for lang in languages if lang not in have]
         if missing:
@@ -217,6 +230,10 @@ class Task:
             The file is malformed or holds no examples.
         """
         split = self.check_split(split)
+        if is_hf_source(data_dir):
+            from xcal.tasks import hf_datasets
+
+            return hf_datasets.load(self, data_dir, language, split)
         self.check_languages(data_dir, [language], split)
         examples = self._read(Path(data_dir), language, split)
         if not examples:
@@ -247,6 +264,8 @@ class RetrievalTask(Task):
     ) -> list[Candidate]:
         """The candidate pool searched by the queries of ``language``."""
         split = self.check_split(split)
+        if is_hf_source(data_dir):
+            raise TaskDataError(f"{data_dir}: retrieval tasks read the XTREME files only")
         self.check_languages(data_dir, [language], split)
         return self._read_candidates(Path(data_dir), language, split)
 

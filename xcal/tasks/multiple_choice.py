@@ -12,6 +12,7 @@ import json
 import unicodedata
 import warnings
 from pathlib import Path
+from typing import Any
 
 from xcal.tasks.base import ChoiceExample, Task, TaskDataError, read_lines
 from xcal.tasks.registry import register_task
@@ -99,39 +100,47 @@ class XCOPA(Task):
                 raise TaskDataError(f"{path} line {lineno}: invalid JSON ({exc.msg})") from None
             except RecursionError:
                 raise TaskDataError(f"{path} line {lineno}: JSON nested too deeply") from None
-            if not isinstance(row, dict):
-                raise TaskDataError(f"{path} line {lineno}: expected a JSON object")
-            for key in ("premise", "choice1", "choice2"):
-                if not isinstance(row.get(key), str) or not row[key].strip():
-                    raise TaskDataError(f"{path} line {lineno}: missing or empty {key!r}")
-            if row.get("question") not in _QUESTIONS:
-                raise TaskDataError(
-                    f"{path} line {lineno}: 'question' must be 'cause' or 'effect', "
-                    f"got {row.get('question')!r}"
-                )
-            label = row.get("label")
-            # 1.0 == 1 but is not an int label (and would change the input fingerprint).
-            if isinstance(label, bool) or not isinstance(label, int) or label not in (0, 1):
-                raise TaskDataError(f"{path} line {lineno}: 'label' must be 0 or 1, got {label!r}")
-            idx = row.get("idx", len(examples))
-            if isinstance(idx, bool) or not isinstance(idx, int) or idx < 0:
-                raise TaskDataError(f"{path} line {lineno}: 'idx' must be a non-negative int")
             examples.append(
-                ChoiceExample(
-                    example_id=f"xcopa-{split}-{idx:06d}",
-                    language=language,
-                    premise=row["premise"],
-                    choice1=row["choice1"],
-                    choice2=row["choice2"],
-                    question=row["question"],
-                    label=label,
-                )
+                self.make_example(f"{path} line {lineno}", row, language, split, len(examples))
             )
+        self.warn_placeholder_labels(str(path), examples)
+        return examples
+
+    def make_example(
+        self, where: str, row: Any, language: str, split: str, index: int
+    ) -> ChoiceExample:
+        """One checked example from a JSON object; ``where`` names the file and line (or row)."""
+        if not isinstance(row, dict):
+            raise TaskDataError(f"{where}: expected a JSON object")
+        for key in ("premise", "choice1", "choice2"):
+            if not isinstance(row.get(key), str) or not row[key].strip():
+                raise TaskDataError(f"{where}: missing or empty {key!r}")
+        if row.get("question") not in _QUESTIONS:
+            raise TaskDataError(
+                f"{where}: 'question' must be 'cause' or 'effect', got {row.get('question')!r}"
+            )
+        label = row.get("label")
+        # 1.0 == 1 but is not an int label (and would change the input fingerprint).
+        if isinstance(label, bool) or not isinstance(label, int) or label not in (0, 1):
+            raise TaskDataError(f"{where}: 'label' must be 0 or 1, got {label!r}")
+        idx = row.get("idx", index)
+        if isinstance(idx, bool) or not isinstance(idx, int) or idx < 0:
+            raise TaskDataError(f"{where}: 'idx' must be a non-negative int")
+        return ChoiceExample(
+            example_id=f"xcopa-{split}-{idx:06d}",
+            language=language,
+            premise=row["premise"],
+            choice1=row["choice1"],
+            choice2=row["choice2"],
+            question=row["question"],
+            label=label,
+        )
+
+    def warn_placeholder_labels(self, where: str, examples: list[ChoiceExample]) -> None:
         if len(examples) >= 20 and len({ex.label for ex in examples}) == 1:
             # Some redistributions blank the test labels to one value.
             warnings.warn(
-                f"{path}: every label is {examples[0].label}; the gold labels may be "
+                f"{where}: every label is {examples[0].label}; the gold labels may be "
                 "placeholders (hidden test labels)",
-                stacklevel=2,
+                stacklevel=3,
             )
-        return examples

@@ -67,7 +67,6 @@ class PairTask(Task):
 
     def _read(self, data_dir: Path, language: str, split: str) -> list[PairExample]:
         path = self.path(data_dir, language, split)
-        to_index = {spelling: i for i, spelling in enumerate(self.label_spellings)}
         examples: list[PairExample] = []
         lines = read_lines(path)
         for lineno, line in enumerate(lines, start=1):
@@ -80,32 +79,56 @@ class PairTask(Task):
                     f"(sentence 1, sentence 2, label), got {len(fields)}"
                 )
             premise, hypothesis, raw_label = fields
-            label = to_index.get(raw_label.strip())
-            if label is None:
-                raise TaskDataError(
-                    f"{path} line {lineno}: unknown label {raw_label!r}; "
-                    f"expected one of {', '.join(self.label_spellings)}"
-                )
-            if not premise.strip() or not hypothesis.strip():
-                raise TaskDataError(f"{path} line {lineno}: empty sentence")
-            index = len(examples)
             examples.append(
-                PairExample(
-                    example_id=f"{self.name}-{split}-{index:06d}",
-                    language=language,
-                    premise=premise,
-                    hypothesis=hypothesis,
-                    label=label,
+                self.make_example(
+                    f"{path} line {lineno}",
+                    premise,
+                    hypothesis,
+                    raw_label,
+                    language,
+                    split,
+                    len(examples),
                 )
             )
+        self.warn_placeholder_labels(str(path), examples)
+        return examples
+
+    def make_example(
+        self,
+        where: str,
+        premise: str,
+        hypothesis: str,
+        raw_label: str,
+        language: str,
+        split: str,
+        index: int,
+    ) -> PairExample:
+        """One checked example; ``where`` names the file and line (or data set and row)."""
+        to_index = {spelling: i for i, spelling in enumerate(self.label_spellings)}
+        label = to_index.get(raw_label.strip())
+        if label is None:
+            raise TaskDataError(
+                f"{where}: unknown label {raw_label!r}; "
+                f"expected one of {', '.join(self.label_spellings)}"
+            )
+        if not premise.strip() or not hypothesis.strip():
+            raise TaskDataError(f"{where}: empty sentence")
+        return PairExample(
+            example_id=f"{self.name}-{split}-{index:06d}",
+            language=language,
+            premise=premise,
+            hypothesis=hypothesis,
+            label=label,
+        )
+
+    def warn_placeholder_labels(self, where: str, examples: list[PairExample]) -> None:
         if len(examples) >= 20 and len({ex.label for ex in examples}) == 1:
             # Some redistributions blank the test labels to one value.
             warnings.warn(
-                f"{path}: every label is {self.label_spellings[examples[0].label]!r}; the gold "
+                f"{where}: every label is {self.label_spellings[examples[0].label]!r}; the gold "
                 "labels may be placeholders (hidden test labels)",
-                stacklevel=2,
+                stacklevel=3,
             )
-        return examples
 
 
 @register_task

@@ -66,7 +66,7 @@ def read_squad(path: Path, language: str) -> list[QAExample]:
                 qwhere = f"{path}: question {qid!r}"
                 if not isinstance(question, str) or not question.strip():
                     raise TaskDataError(f"{qwhere}: missing or empty 'question'")
-                answers = _answers(qa.get("answers"), context, qwhere)
+                answers = check_answers(qa.get("answers"), context, qwhere)
                 if not answers:
                     n_no_answer += 1
                 count = seen.get(qid, 0)
@@ -88,7 +88,13 @@ def read_squad(path: Path, language: str) -> list[QAExample]:
     return examples
 
 
-def _answers(raw: Any, context: str, where: str) -> tuple[QAAnswer, ...]:
+def check_answers(raw: Any, context: str, where: str) -> tuple[QAAnswer, ...]:
+    """SQuAD answers (a list of ``{text, answer_start}``) checked against their context.
+
+    An empty text means "no gold answer" and is dropped; an offset outside the
+    context, or a text that is not at its offset, is a :class:`TaskDataError`
+    naming ``where``.
+    """
     if not isinstance(raw, list):
         raise TaskDataError(f"{where}: missing 'answers' list")
     answers: list[QAAnswer] = []
