@@ -48,6 +48,7 @@ again on an unchanged store recomputes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -160,6 +161,8 @@ def analyze_store(
     progress: bool | None = None,
     jobs: int = 1,
     scheduler: str | Client | None = None,
+    figures: str = "main",
+    tables: bool = True,
 ) -> AnalysisResult:
     """Analyse every run of a prediction store against a baseline system.
 
@@ -214,6 +217,11 @@ def analyze_store(
         (``"tcp://host:8786"``) or a connected client. Its workers open the
         store at the same path (a shared filesystem) and need xcal installed;
         the cache and the report stay with this process.
+    figures : {"main", "all", "none"}, default="main"
+        The report's figures (with ``out``): bounded main figures, also the
+        paged per-language appendix, or none.
+    tables : bool, default=True
+        Write the report's LaTeX tables (with ``out``).
 
     Returns
     -------
@@ -277,18 +285,40 @@ def analyze_store(
     notes = list(plan.notes)
     outputs: list[tuple[pd.DataFrame, pd.DataFrame, list[str]] | None] = [None] * len(plan.cells)
     todo: list[int] = []
-    with progress_bar(len(plan.cells), progress) as bar:
-        for i, cell in enumerate(plan.cells):
-            outputs[i] = cache_store.get(cell.key)
-            if outputs[i] is None:
-                todo.append(i)
-            else:
-                bar.advance(1, cell.name)
-        with open_executor(store, jobs=jobs, scheduler=scheduler, units=len(todo)) as executor:
+    with contextlib.ExitStack() as stack:
+        with progress_bar(len(plan.cells), progress) as bar:
+            for i, cell in enumerate(plan.cells):
+                outputs[i] = cache_store.get(cell.key)
+                if outputs[i] is None:
+                    todo.append(i)
+                else:
+                    bar.advance(1, cell.name)
+            # With a report to write, the workers stay up for its figures (units of
+            # work too), even when every cell came from the cache.
+            units = None if out is not None and figures != "none" else len(todo)
+            executor = stack.enter_context(
+                open_executor(store, jobs=jobs, scheduler=scheduler, units=units)
+            )
             _execute(executor, plan, todo, outputs, options, cache_store, bar)
         failures = executor.failures
-    if failures:
-        raise AnalysisError(failures) from failures[0].error
+        if failures:
+            raise AnalysisError(failures) from failures[0].error
+        result = _aggregate(runs, plan, todo, outputs, notes, options, distances)
+        if out is not None:
+            result.write_report(out, figures=figures, tables=tables, executor=executor)
+    return result
+
+
+def _aggregate(
+    runs: pd.DataFrame,
+    plan: Plan,
+    todo: Sequence[int],
+    outputs: list[tuple[pd.DataFrame, pd.DataFrame, list[str]] | None],
+    notes: list[str],
+    options: AnalysisOptions,
+    distances: pd.DataFrame | None,
+) -> AnalysisResult:
+    """The cells' outputs (all present) in one :class:`AnalysisResult`."""
     for output in outputs:
         assert output is not None
         notes.extend(output[2])
@@ -308,8 +338,6 @@ def analyze_store(
         cells_computed=len(todo),
         notes=list(dict.fromkeys(notes)),
     )
-    if out is not None:
-        result.write_report(out)
     return result
 
 

@@ -128,6 +128,19 @@ def analyze(
             show_default=False,
         ),
     ] = None,
+    figures: Annotated[
+        str,
+        typer.Option(
+            "--figures",
+            help="Figures to draw: main (bounded in size whatever the grid: reliability pooled "
+            "by resource class, forest plot, heatmaps, severity curves), all (also the "
+            "per-language appendix in pages), or none.",
+            case_sensitive=False,
+        ),
+    ] = "main",
+    no_tables: Annotated[
+        bool, typer.Option("--no-tables", help="Do not write the LaTeX tables.")
+    ] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")
     ] = False,
@@ -166,6 +179,10 @@ def analyze(
     if correction not in ("holm", "bh", "bonferroni"):
         console.print(f"[red]error:[/] --correction must be holm or bh, got {correction!r}")
         raise typer.Exit(2)
+    figures = figures.lower()
+    if figures not in ("none", "main", "all"):
+        console.print(f"[red]error:[/] --figures must be none, main or all, got {figures!r}")
+        raise typer.Exit(2)
     chosen = [m.strip() for value in (metrics or []) for m in value.split(",") if m.strip()]
     filters: dict[str, list[str]] = {}
     if task:
@@ -200,6 +217,8 @@ def analyze(
             progress=None if not quiet else False,
             jobs=jobs,
             scheduler=scheduler,
+            figures=figures,
+            tables=not no_tables,
         )
     except (FileNotFoundError, ValueError, KeyError, StoreError, ImportError, OSError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
