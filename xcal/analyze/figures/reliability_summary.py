@@ -129,8 +129,9 @@ class ReliabilitySummaryDisplay(Display):
     panel_order, system_order : sequence, optional
         Panels (at most :data:`MAX_PANELS`) and systems in order.
     smooth : {"auto", True, False}
-        Smoothed curves with bands: ``auto`` where the median occupied bin of a
-        panel's line has fewer than :data:`SPARSE_BIN_COUNT` examples.
+        Smoothed curves with bands: ``auto`` for every line when the median
+        occupied bin of any panel's line has fewer than
+        :data:`SPARSE_BIN_COUNT` examples (one rule for the whole figure).
     title : str, optional
 
     Examples
@@ -242,11 +243,13 @@ class ReliabilitySummaryDisplay(Display):
             title=f"{task}, {cond}, {variant}: {what}",
         ).plot()
 
-    def _sparse(self, count: np.ndarray) -> bool:
+    def _sparse(self) -> bool:
+        """Smooth every line when any line's median occupied bin is sparse (one rule per figure)."""
         if self.smooth != "auto":
             return bool(self.smooth)
-        occupied = count[count > 0]
-        return bool(len(occupied)) and float(np.median(occupied)) < SPARSE_BIN_COUNT
+        occupied = self.bins[self.bins["count"] > 0]
+        medians = occupied.groupby(["panel", "system"])["count"].median()
+        return bool(len(medians)) and bool((medians < SPARSE_BIN_COUNT).any())
 
     def plot(self, ax: Any = None) -> ReliabilitySummaryDisplay:
         """Draw on a new figure (a column wide for one panel, a page for more); return self.
@@ -274,7 +277,9 @@ class ReliabilitySummaryDisplay(Display):
             strips[i, j] = fig.add_subplot(spec[2 * i + 1, j], sharex=axes[i, j])
         self.figure_, self.axes_, self.strips_ = fig, axes, strips
         grid = np.linspace(0.0, 1.0, 101)
-        smoothed_any = False
+        smoothed = self._sparse()
+        # Overlapping bands of many systems: fainter each, so the lines stay readable.
+        band_alpha = max(0.3 / max(len(self.system_order), 1), 0.05)
         for k, name in enumerate(self.panel_order):
             axis, strip = axes.flat[k], strips.flat[k]
             part = self.bins[self.bins["panel"] == name]
@@ -287,14 +292,19 @@ class ReliabilitySummaryDisplay(Display):
                 conf = line["mean_confidence"].to_numpy(float)
                 acc = line["accuracy"].to_numpy(float)
                 style = _style(s)
-                if self._sparse(count):
-                    smoothed_any = True
+                if smoothed:
                     lo_conf, hi_conf = np.nanmin(conf[count > 0]), np.nanmax(conf[count > 0])
                     x = grid[(grid >= lo_conf) & (grid <= hi_conf)]
                     curve, low, high = smooth_reliability(conf, acc, count, x)
                     axis.plot(x * 100, curve * 100, **style)
                     axis.fill_between(
-                        x * 100, low * 100, high * 100, color=style["color"], alpha=0.15, lw=0
+                        x * 100,
+                        low * 100,
+                        high * 100,
+                        color=style["color"],
+                        alpha=band_alpha,
+                        lw=0,
+                        rasterized=True,  # a dense layer: pixels in the PDF, not paths
                     )
                 else:
                     kept = count > 0
@@ -327,9 +337,7 @@ class ReliabilitySummaryDisplay(Display):
             ncols=min(len(handles), 4 if n == 1 else 6),
             frameon=False,
             fontsize="x-small",
-            title=(
-                "lines smoothed (Gaussian kernel), bands: pointwise 95%" if smoothed_any else None
-            ),
+            title=("lines smoothed (Gaussian kernel), bands: pointwise 95%" if smoothed else None),
             title_fontsize="x-small",
         )
         if self.title:
