@@ -17,9 +17,9 @@ from xcal.analyze.figures._base import Display, as_axes_grid, color_for, new_axe
 from xcal.analyze.figures._select import condition_label, language_order, single
 
 #: Panels (rows x columns) of one page of a paged grid, and the size of a panel
-#: (inches): a page is 6.5 x 8.4 inches plus its legend, an appendix page.
+#: (inches): a page is 6.75 x 8.95 inches with its margins and legend, an appendix page.
 PAGE_SHAPE: tuple[int, int] = (7, 5)
-PAGE_PANEL: tuple[float, float] = (1.3, 1.2)
+PAGE_PANEL: tuple[float, float] = (1.2, 1.1)
 
 #: Columns of a reliability table (one row per bin).
 BIN_COLUMNS: tuple[str, ...] = ("bin_lower", "bin_upper", "count", "mean_confidence", "accuracy")
@@ -280,7 +280,7 @@ class ReliabilityGridDisplay(Display):
                     f"ReliabilityGridDisplay: page_shape {self.page_shape} is smaller than the "
                     f"grid ({n_rows} x {n_cols})"
                 )
-            fig, page = new_axes(page_rows, page_cols, panel_size=PAGE_PANEL, share=True)
+            fig, page = _page_axes(page_rows, page_cols)
             for extra in list(page[n_rows:, :].flat) + list(page[:n_rows, n_cols:].flat):
                 extra.set_axis_off()
             grid = page[:n_rows, :n_cols]
@@ -309,12 +309,21 @@ class ReliabilityGridDisplay(Display):
                     axis.set_ylabel(f"{r}\nAccuracy (%)")
                 if i == n_rows - 1:
                     axis.set_xlabel("Confidence (%)")
+        if ax is None:
+            # Tick labels on the outer panels only (the axes are not shared: sharing
+            # 35 axes makes every limit lookup walk all of them).
+            for i in range(n_rows):
+                for j in range(n_cols):
+                    if j > 0:
+                        grid[i, j].tick_params(labelleft=False)
+                    if i < n_rows - 1:
+                        grid[i, j].tick_params(labelbottom=False)
         handles, labels = grid[0, 0].get_legend_handles_labels()
         if handles:
             fig.legend(
                 handles[1:] + handles[:1],
                 labels[1:] + labels[:1],
-                loc="outside lower center",
+                loc="lower center",
                 ncols=4,
                 frameon=False,
                 fontsize="x-small",
@@ -322,6 +331,35 @@ class ReliabilityGridDisplay(Display):
         if self.title:
             fig.suptitle(self.title)
         return self
+
+
+def _page_axes(n_rows: int, n_cols: int) -> tuple[Any, np.ndarray]:
+    """A page of panel slots with fixed margins (inches) and no layout engine.
+
+    A layout engine measures every tick label of every panel at each save:
+    most of the time of a 35-panel page. The margins here fit the row labels,
+    the column titles, the x label and the legend below.
+    """
+    import matplotlib.pyplot as plt
+
+    left, right, top, bottom = 0.65, 0.1, 0.5, 0.75
+    width = left + right + n_cols * PAGE_PANEL[0]
+    height = top + bottom + n_rows * PAGE_PANEL[1]
+    fig, axes = plt.subplots(
+        n_rows,
+        n_cols,
+        figsize=(width, height),
+        squeeze=False,
+        gridspec_kw={
+            "left": left / width,
+            "right": 1 - right / width,
+            "top": 1 - top / height,
+            "bottom": bottom / height,
+            "wspace": 0.15,
+            "hspace": 0.25,
+        },
+    )
+    return fig, axes
 
 
 def grid_pages(
