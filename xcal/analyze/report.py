@@ -296,11 +296,8 @@ def _draw_all(
 ) -> list[tuple[int, dict[str, bytes] | str]]:
     """Every spec drawn, in spec order: on the executor's workers when it has any."""
     if executor is None or executor.client is None or len(specs) < 2:
-        import matplotlib.pyplot as plt
-
-        drawn = [(i, draw_figure(None, result.options, spec)) for i, spec in enumerate(specs)]
-        plt.close("all")
-        return drawn
+        # Each figure is closed once rendered; a notebook's own figures stay open.
+        return [(i, draw_figure(None, result.options, spec)) for i, spec in enumerate(specs)]
     before = len(executor.failures)
     drawn = list(executor.map(draw_figure, result.options, specs, [s.name for s in specs]))
     # A worker that died twice on a figure: the figure is skipped, the report written.
