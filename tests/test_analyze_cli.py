@@ -263,3 +263,20 @@ def test_a_full_disk_is_a_one_line_error(store, tmp_path, monkeypatch):
     assert result.exit_code == 1, text
     assert not isinstance(result.exception, OSError), "the OSError escaped as a traceback"
     assert "error:" in text and "No space left on device" in text and str(out) in text
+
+
+def test_figures_none_and_no_tables_write_neither_and_say_so(store, tmp_path):
+    out = tmp_path / "bare"
+    args = ["analyze", str(store), "-b", "base", "-o", str(out), "--n-boot", "0", "-m", "ece"]
+    result = runner.invoke(app, [*args, "--figures", "none", "--no-tables"])
+    assert result.exit_code == 0, result.output
+    assert not (out / "figures").exists() and not (out / "tables").exists()
+    index = (out / "index.md").read_text()
+    assert "`--figures none`" in index and "`--no-tables`" in index
+    # the same folder with the default: the main figures and the tables appear
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (out / "figures" / "reliability_xnli.pdf").exists()
+    assert list((out / "tables").glob("*.tex"))
+    bad = runner.invoke(app, [*args, "--figures", "some"])
+    assert bad.exit_code == 2 and "--figures must be none, main or all" in bad.output

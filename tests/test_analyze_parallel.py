@@ -243,3 +243,32 @@ def test_the_command_line_passes_jobs_and_scheduler_on(store, tmp_path, monkeypa
     monkeypatch.delenv("XCAL_JOBS")
     CliRunner().invoke(app, base)
     assert seen[-2:] == [(5, None), (default_jobs(), None)]
+
+
+@needs_dask
+@pytest.mark.slow
+def test_figures_drawn_on_the_workers_equal_those_drawn_here(store, serial, cluster, tmp_path):
+    from xcal.analyze.report import draw_figure
+
+    here = serial.write_report(tmp_path / "here", figures="all", tables=False)
+    with open_executor(store, scheduler=cluster) as executor:
+        seen: list[str] = []
+        original = executor.map
+
+        def spy(fn, options, units, names):
+            seen.append(fn.__name__)
+            return original(fn, options, units, names)
+
+        executor.map = spy  # type: ignore[method-assign]
+        there = serial.write_report(
+            tmp_path / "there", figures="all", tables=False, executor=executor
+        )
+        assert not executor.failures
+    assert seen == [draw_figure.__name__]  # the figures went through the executor
+    assert here.read_text() == there.read_text()
+    mine = sorted(p.relative_to(tmp_path / "here") for p in (tmp_path / "here").rglob("*.pdf"))
+    theirs = sorted(p.relative_to(tmp_path / "there") for p in (tmp_path / "there").rglob("*.pdf"))
+    assert mine == theirs and len(mine) > 5
+    for path in mine:
+        # same drawing, byte for byte (no dates in the metadata)
+        assert (tmp_path / "here" / path).read_bytes() == (tmp_path / "there" / path).read_bytes()

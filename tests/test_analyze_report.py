@@ -226,8 +226,25 @@ def figures(report):
     plt.close("all")
 
 
-def test_reliability_grid_is_languages_by_systems(figures):
+def test_reliability_figure_overlays_systems_per_language(figures):
     disp = figures["reliability_xnli"]
+    # three languages: one panel each, every system a line, a legend naming them
+    assert [a.get_title() for a in disp.axes_.flat] == ["en", "de", "sw"]
+    legend = [t.get_text() for t in disp.figure_.legends[0].get_texts()]
+    assert legend[:4] == ["baseline", "inter", "inter_copa", "inter_qa"]
+    assert disp.figure_.get_size_inches()[0] <= 6.8
+
+
+@pytest.fixture(scope="module")
+def appendix(report):
+    _, result, _ = report
+    drawn = result.figures("all")
+    yield drawn
+    plt.close("all")
+
+
+def test_reliability_grid_is_languages_by_systems(appendix):
+    disp = appendix["reliability_grid_xnli_p01"]
     assert disp.axes_.shape == (3, 4)
     assert [disp.axes_[0, j].get_title() for j in range(4)] == [
         "baseline",
@@ -237,7 +254,7 @@ def test_reliability_grid_is_languages_by_systems(figures):
     ]
     assert [disp.axes_[i, 0].get_ylabel().split("\n")[0] for i in range(3)] == ["en", "de", "sw"]
     assert all(disp.axes_[2, j].get_xlabel() == "Confidence (%)" for j in range(4))
-    assert "reliability_tatoeba" in figures
+    assert "reliability_tatoeba" in appendix
 
 
 def test_forest_plot_has_a_row_per_language_and_the_planted_effect_away_from_zero(figures):
@@ -248,13 +265,15 @@ def test_forest_plot_has_a_row_per_language_and_the_planted_effect_away_from_zer
     assert sw.ci_low > 0 and sw.p_adjusted < 0.05
 
 
-def test_heatmaps_and_severity_curves(figures):
-    heat = figures["heatmap_ece_inter_xnli"]
+def test_heatmaps_and_severity_curves(figures, appendix):
+    heat = appendix["heatmap_ece_inter_xnli"]
     assert heat.matrix.shape == (3, 3)
     assert list(heat.matrix.columns) == ["clean", "word_shuffle 0.3", "word_shuffle 0.6"]
     assert heat.matrix.loc["sw", "clean"] > heat.matrix.loc["en", "clean"] + 5  # planted, in points
     severity = figures["severity_xnli"]
     assert severity.axes_.shape == (1, 1)
+    side = figures["heatmap_ece_xnli"]
+    assert len({im.get_clim() for im in side.images_}) == 1  # one colour scale
     assert len(severity.ax_.get_lines()) == 4 * 2  # four systems x (accuracy, confidence)
     # accuracy falls as severity grows (the separation shrinks with severity)
     acc = (

@@ -58,8 +58,9 @@ def test_reliability_diagram_from_predictions_matches_metrics():
     assert ax.get_xlabel() == "Confidence (%)" and ax.get_ylabel() == "Accuracy (%)"
     assert ax.get_title() == "de"
     assert ax.get_xlim() == (0.0, 100.0)
-    # the ECE printed on the panel is the one computed
-    assert any(f"ECE {disp.ece * 100:.1f}%" == t.get_text() for t in ax.texts)
+    # the ECE computed is printed in the legend's title, not over the bars
+    assert ax.get_legend().get_title().get_text() == f"ECE {disp.ece * 100:.1f}%"
+    assert not [t for t in ax.texts if "ECE" in t.get_text()]
 
 
 def test_reliability_grid_has_one_panel_per_language_and_system():
@@ -74,8 +75,20 @@ def test_reliability_grid_has_one_panel_per_language_and_system():
     assert [disp.axes_[0, j].get_title() for j in range(2)] == ["base", "inter"]
     assert disp.axes_[2, 0].get_ylabel() == "sw\nAccuracy (%)"
     assert disp.axes_[2, 1].get_xlabel() == "Confidence (%)"
-    # four occupied bins -> four accuracy bars in each panel's first bar container
-    assert len(disp.axes_[1, 1].containers[0]) == 4
+    # a handful of artists per panel, not a patch per bin: accuracy and share as step
+    # outlines, the gap one filled polygon (the empty first bin a hole in the outline)
+    panel = disp.axes_[1, 1]
+    assert len(panel.patches) == 2 and len(panel.collections) == 1
+    accuracy = panel.patches[0]
+    assert np.isnan(accuracy.get_data().values[0])
+    np.testing.assert_allclose(accuracy.get_data().values[1:], [20, 40, 60, 80])  # conf - 10
+    # the legend explains the panels once, for the figure
+    assert [t.get_text() for t in disp.figure_.legends[0].get_texts()] == [
+        "Accuracy",
+        "Gap",
+        "Examples (share)",
+        "Perfect",
+    ]
 
 
 def test_reliability_grid_marks_a_missing_run_and_checks_axes_shape():

@@ -23,6 +23,7 @@ from xcal.analyze.options import RELIABILITY_COLUMNS, AnalysisOptions
 from xcal.analyze.results import conform, empty_results, metric_info
 
 if TYPE_CHECKING:
+    from xcal.analyze.execute import Executor
     from xcal.analyze.figures import Display
     from xcal.analyze.findings import Findings
     from xcal.analyze.latex import LatexTable
@@ -75,11 +76,11 @@ class AnalysisResult:
 
         return build_tables(self, options)
 
-    def figures(self) -> dict[str, Display]:
+    def figures(self, which: str = "main") -> dict[str, Display]:
         """The report's figures, drawn (see :func:`xcal.analyze.report.build_figures`)."""
         from xcal.analyze.report import build_figures
 
-        return build_figures(self)
+        return build_figures(self, which)
 
     def write_report(
         self,
@@ -87,11 +88,22 @@ class AnalysisResult:
         *,
         force: bool = False,
         table_options: TableOptions | None = None,
+        figures: str = "main",
+        tables: bool = True,
+        executor: Executor | None = None,
     ) -> Path:
         """Write the report folder (see :func:`xcal.analyze.report.write_report`)."""
         from xcal.analyze.report import write_report
 
-        return write_report(self, out, force=force, table_options=table_options)
+        return write_report(
+            self,
+            out,
+            force=force,
+            table_options=table_options,
+            figures=figures,
+            tables=tables,
+            executor=executor,
+        )
 
 
 def aggregate(

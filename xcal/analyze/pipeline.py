@@ -48,6 +48,7 @@ again on an unchanged store recomputes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -164,6 +165,8 @@ def analyze_store(
     table_options: TableOptions | None = None,
     shared_examples: bool = False,
     pooled: bool = True,
+    figures: str = "main",
+    tables: bool = True,
 ) -> AnalysisResult:
     """Analyse every run of a prediction store against a baseline system.
 
@@ -228,6 +231,11 @@ def analyze_store(
     pooled : bool, default=True
         Also compute the findings per research question
         (:mod:`xcal.analyze.findings`: pooled differences over languages).
+    figures : {"main", "all", "none"}, default="main"
+        The report's figures (with ``out``): bounded main figures, also the
+        paged per-language appendix, or none.
+    tables : bool, default=True
+        Write the report's LaTeX tables (with ``out``).
 
     Returns
     -------
@@ -292,18 +300,50 @@ def analyze_store(
     notes = list(plan.notes)
     outputs: list[tuple[pd.DataFrame, pd.DataFrame, list[str]] | None] = [None] * len(plan.cells)
     todo: list[int] = []
-    with progress_bar(len(plan.cells), progress) as bar:
-        for i, cell in enumerate(plan.cells):
-            outputs[i] = cache_store.get(cell.key)
-            if outputs[i] is None:
-                todo.append(i)
-            else:
-                bar.advance(1, cell.name)
-        with open_executor(store, jobs=jobs, scheduler=scheduler, units=len(todo)) as executor:
+    with contextlib.ExitStack() as stack:
+        with progress_bar(len(plan.cells), progress) as bar:
+            for i, cell in enumerate(plan.cells):
+                outputs[i] = cache_store.get(cell.key)
+                if outputs[i] is None:
+                    todo.append(i)
+                else:
+                    bar.advance(1, cell.name)
+            # With a report to write, the workers stay up for its figures (units of
+            # work too), even when every cell came from the cache.
+            units = None if out is not None and figures != "none" else len(todo)
+            executor = stack.enter_context(
+                open_executor(store, jobs=jobs, scheduler=scheduler, units=units)
+            )
             _execute(executor, plan, todo, outputs, options, cache_store, bar)
         failures = executor.failures
-    if failures:
-        raise AnalysisError(failures) from failures[0].error
+        if failures:
+            raise AnalysisError(failures) from failures[0].error
+        result = _aggregate(runs, plan, todo, outputs, notes, options, distances)
+        if pooled:
+            from xcal.analyze.findings import compute_findings
+
+            result.findings = compute_findings(store, runs, options, result.results)
+        if out is not None:
+            result.write_report(
+                out,
+                table_options=table_options,
+                figures=figures,
+                tables=tables,
+                executor=executor,
+            )
+    return result
+
+
+def _aggregate(
+    runs: pd.DataFrame,
+    plan: Plan,
+    todo: Sequence[int],
+    outputs: list[tuple[pd.DataFrame, pd.DataFrame, list[str]] | None],
+    notes: list[str],
+    options: AnalysisOptions,
+    distances: pd.DataFrame | None,
+) -> AnalysisResult:
+    """The cells' outputs (all present) in one :class:`AnalysisResult`."""
     for output in outputs:
         assert output is not None
         notes.extend(output[2])
@@ -313,12 +353,7 @@ def analyze_store(
         options,
         distances,
     )
-    findings = None
-    if pooled:
-        from xcal.analyze.findings import compute_findings
-
-        findings = compute_findings(store, runs, options, results)
-    result = AnalysisResult(
+    return AnalysisResult(
         results=results,
         reliability=reliability,
         correlations=correlations,
@@ -327,11 +362,7 @@ def analyze_store(
         cells_cached=len(plan.cells) - len(todo),
         cells_computed=len(todo),
         notes=list(dict.fromkeys(notes)),
-        findings=findings,
     )
-    if out is not None:
-        result.write_report(out, table_options=table_options)
-    return result
 
 
 def _execute(

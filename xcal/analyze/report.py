@@ -28,15 +28,20 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from xcal.atomic import atomic_write_bytes, atomic_write_text
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from xcal.analyze.aggregate import AnalysisResult
+    from xcal.analyze.execute import Executor
     from xcal.analyze.figures import Display
     from xcal.analyze.latex import LatexTable
+    from xcal.analyze.options import AnalysisOptions
     from xcal.analyze.tables import TableOptions
+    from xcal.store import PredictionStore
 
 
 # ------------------------------------------------------------------ what goes in
@@ -108,30 +113,91 @@ class FigureSpec:
     draw: Callable[[], Display]
 
 
-def figure_specs(result: AnalysisResult) -> list[FigureSpec]:
-    """The report's figures, not yet drawn (those its data supports)."""
+#: What ``--figures`` accepts: nothing, the bounded main figures, or also the paged appendix.
+FIGURE_LEVELS: tuple[str, ...] = ("none", "main", "all")
+
+
+def _check_level(figures: str) -> str:
+    if figures not in FIGURE_LEVELS:
+        raise ValueError(f"Expected `figures` to be one of {FIGURE_LEVELS}, got {figures!r}")
+    return figures
+
+
+def figure_specs(result: AnalysisResult, figures: str = "main") -> list[FigureSpec]:
+    """The report's figures, not yet drawn (those its data supports).
+
+    ``figures="main"`` gives figures whose size does not grow with the grid:
+    per task a reliability figure (languages pooled by resource class, systems
+    overlaid), the forest plot, the systems' heatmaps side by side on one
+    colour scale, and the severity curves. ``"all"`` adds the appendix: the
+    languages x systems reliability grid in pages of
+    :data:`~xcal.analyze.figures.reliability.PAGE_SHAPE` panels, and one heatmap
+    per system with every language (one colour scale for all systems of a
+    task). ``"none"`` gives none. Each spec holds only the rows it draws.
+    """
     from xcal.analyze import figures as f
+    from xcal.analyze.figures._select import language_order
+    from xcal.analyze.figures.reliability import PAGE_SHAPE, grid_pages
+    from xcal.analyze.figures.reliability_summary import MAX_PANELS, resource_class_groups
     from xcal.analyze.results import select
     from xcal.analyze.tables import _slug
 
     frame = result.results
     specs: list[FigureSpec] = []
-    if frame.empty:
+    if frame.empty or _check_level(figures) == "none":
         return specs
+    appendix = figures == "all"
     baseline = result.options.baseline
+    classes = frame.drop_duplicates("language").set_index("language")["resource_class"]
+    groups = resource_class_groups(
+        {str(k): float(v) for k, v in zip(classes.index, classes.astype(float), strict=True)}
+    )
+    rel = result.reliability
     for task in sorted(frame["task"].unique()):
-        rel = result.reliability
         clean = rel[
             (rel["task"] == task) & (rel["perturbation"] == "none") & (rel["variant"] == "raw")
         ]
         if not clean.empty:
+            n_languages = clean["language"].nunique()
+            pooled = n_languages > MAX_PANELS
             specs.append(
                 FigureSpec(
                     _slug("reliability", task),
-                    f"Reliability diagrams on {task} (clean, raw probabilities): languages x systems.",
-                    partial(f.ReliabilityGridDisplay.from_results, result.reliability, task=task),
+                    f"Reliability on {task} (clean, raw probabilities), systems overlaid, "
+                    + (
+                        f"{n_languages} languages pooled by resource class (Joshi et al. 2020)"
+                        if pooled
+                        else "one panel per language"
+                    )
+                    + "; the strips give the share of examples per confidence bin.",
+                    partial(
+                        f.ReliabilitySummaryDisplay.from_results,
+                        clean,
+                        task=task,
+                        groups=groups if pooled else None,
+                    ),
                 )
             )
+            if appendix:
+                languages = language_order(clean["language"])
+                systems = sorted(clean["system"].unique())
+                pages = grid_pages(languages, systems, PAGE_SHAPE)
+                for k, (rows, cols) in enumerate(pages, start=1):
+                    specs.append(
+                        FigureSpec(
+                            _slug("reliability_grid", task) + f"_p{k:02d}",
+                            f"Appendix: reliability diagrams on {task} (clean, raw), page {k} of "
+                            f"{len(pages)}: {', '.join(rows)} x {', '.join(cols)}.",
+                            partial(
+                                f.ReliabilityGridDisplay.from_results,
+                                clean[clean["language"].isin(rows) & clean["system"].isin(cols)],
+                                task=task,
+                                languages=rows,
+                                systems=cols,
+                                page_shape=PAGE_SHAPE,
+                            ),
+                        )
+                    )
         diffs = select(
             frame,
             task=task,
@@ -145,25 +211,40 @@ def figure_specs(result: AnalysisResult) -> list[FigureSpec]:
                 FigureSpec(
                     _slug("forest_ece", task),
                     f"Difference in ECE to {baseline} on {task} (clean) with 95% paired bootstrap intervals.",
-                    partial(f.ForestPlotDisplay.from_results, frame, metric="ece", task=task),
+                    partial(f.ForestPlotDisplay.from_results, diffs, metric="ece", task=task),
                 )
             )
         values = select(frame, task=task, comparison="value", metric="ece", variant="raw")
         if not values.empty and values["perturbation"].nunique() > 1:
-            for system in sorted(values["system"].unique()):
-                specs.append(
-                    FigureSpec(
-                        _slug("heatmap_ece", system, task),
-                        f"ECE of {system} on {task} per language and perturbation severity.",
-                        partial(
-                            f.MetricHeatmapDisplay.from_results,
-                            frame,
-                            system=system,
-                            task=task,
-                            metric="ece",
-                        ),
-                    )
+            specs.append(
+                FigureSpec(
+                    _slug("heatmap_ece", task),
+                    f"ECE on {task} per perturbation severity (columns) and language or "
+                    "resource class (rows), every system on one colour scale.",
+                    partial(f.MetricHeatmapGridDisplay.from_results, values, task=task),
                 )
+            )
+            if appendix:
+                finite = values["estimate"].to_numpy(float) * 100
+                low, high = float(np.nanmin(finite)), float(np.nanmax(finite))
+                for system in sorted(values["system"].unique()):
+                    specs.append(
+                        FigureSpec(
+                            _slug("heatmap_ece", system, task),
+                            f"Appendix: ECE of {system} on {task} per language and perturbation "
+                            "severity (one colour scale for every system of the task).",
+                            partial(
+                                f.MetricHeatmapDisplay.from_results,
+                                values[values["system"] == system],
+                                system=system,
+                                task=task,
+                                metric="ece",
+                                max_rows=60,
+                                vmin=low,
+                                vmax=high,
+                            ),
+                        )
+                    )
         confidence = select(
             frame, task=task, comparison="value", metric="confidence", variant="raw"
         )
@@ -171,8 +252,13 @@ def figure_specs(result: AnalysisResult) -> list[FigureSpec]:
             specs.append(
                 FigureSpec(
                     _slug("severity", task),
-                    f"Accuracy and mean confidence on {task} as perturbations grow (mean over languages).",
-                    partial(f.SeverityCurveDisplay.from_results, frame, task=task),
+                    f"Accuracy and mean confidence on {task} as perturbations grow (mean over "
+                    "languages; one y axis for every panel).",
+                    partial(
+                        f.SeverityCurveDisplay.from_results,
+                        select(frame, task=task, comparison="value"),
+                        task=task,
+                    ),
                 )
             )
     with_distance = select(frame, comparison="difference", variant="raw", perturbation="none")
@@ -192,9 +278,50 @@ def figure_specs(result: AnalysisResult) -> list[FigureSpec]:
     return specs
 
 
-def build_figures(result: AnalysisResult) -> dict[str, Display]:
-    """Draw every figure of the report (for Jupyter: ``result.figures()["..."]``)."""
-    return {spec.name: spec.draw() for spec in figure_specs(result)}
+def build_figures(result: AnalysisResult, figures: str = "main") -> dict[str, Display]:
+    """Draw the report's figures (for Jupyter: ``result.figures()["..."]``)."""
+    return {spec.name: spec.draw() for spec in figure_specs(result, figures)}
+
+
+# ------------------------------------------------------------------ drawing
+
+
+def draw_figure(
+    store: PredictionStore | None, options: AnalysisOptions, spec: FigureSpec
+) -> dict[str, bytes] | str:
+    """A unit of work: draw one figure in the paper style, return its PDF and PNG bytes.
+
+    A figure the data cannot support returns the reason (a str) instead.
+    """
+    import matplotlib.pyplot as plt
+
+    from xcal.analyze.figures import paper_style
+
+    with paper_style():
+        try:
+            display = spec.draw()
+        except ValueError as error:
+            return str(error)
+        try:
+            return display.render()
+        finally:
+            plt.close(display.figure_)
+
+
+def _draw_all(
+    specs: list[FigureSpec], result: AnalysisResult, executor: Executor | None
+) -> list[tuple[int, dict[str, bytes] | str]]:
+    """Every spec drawn, in spec order: on the executor's workers when it has any."""
+    if executor is None or executor.client is None or len(specs) < 2:
+        # Each figure is closed once rendered; a notebook's own figures stay open.
+        return [(i, draw_figure(None, result.options, spec)) for i, spec in enumerate(specs)]
+    before = len(executor.failures)
+    drawn = list(executor.map(draw_figure, result.options, specs, [s.name for s in specs]))
+    # A worker that died twice on a figure: the figure is skipped, the report written.
+    for failure in executor.failures[before:]:
+        drawn.append((failure.index, f"{type(failure.error).__name__}: {failure.error}"))
+    del executor.failures[before:]
+    return sorted(drawn, key=lambda pair: pair[0])
 
 
 # ------------------------------------------------------------------ writing
@@ -231,11 +358,31 @@ def write_report(
     *,
     force: bool = False,
     table_options: TableOptions | None = None,
+    figures: str = "main",
+    tables: bool = True,
+    executor: Executor | None = None,
 ) -> Path:
     """Write the report folder for ``result`` into ``out`` and return the index path.
 
-    ``table_options`` picks the tables' interval style, display names and page.
+    Parameters
+    ----------
+    result : AnalysisResult
+    out : path
+    force : bool, default=False
+        Redraw even when nothing changed since the last report.
+    table_options : TableOptions, optional
+        The tables' interval style, display names and page.
+    figures : {"main", "all", "none"}
+        Which figures (see :func:`figure_specs`); the index says what was
+        skipped and how to make it.
+    tables : bool, default=True
+        Write the LaTeX tables (``False``: the index says how to make them).
+    executor : Executor, optional
+        The analysis engine's (:func:`xcal.analyze.execute.open_executor`):
+        with worker processes or a cluster, the figures are drawn there, each
+        a unit of work, and only their bytes come back. Without, here.
     """
+    _check_level(figures)
     from xcal.analyze.recorded import write_settings
     from xcal.analyze.results import write_results
 
@@ -263,6 +410,7 @@ def write_report(
     digest.update(findings_digest_bytes(result.findings))
     digest.update(json.dumps(result.options.cell_key(), sort_keys=True, default=str).encode())
     digest.update(repr(table_options).encode())
+    digest.update(f"figures={figures} tables={tables}".encode())
     stamp_path = out / ".cache" / "report.json"
     index_path = out / "index.md"
     if not force and stamp_path.exists() and index_path.exists():
@@ -274,28 +422,30 @@ def write_report(
         if stamp.get("digest") == digest.hexdigest() and all((out / f).exists() for f in files):
             return index_path
 
-    import matplotlib.pyplot as plt
-
-    from xcal.analyze.figures import paper_style
-
-    tables = build_tables(result, table_options)
-    for table in tables:
+    made_tables = build_tables(result, table_options) if tables else []
+    for table in made_tables:
         table.save(out / "tables" / f"{table.name}.tex")
-    if tables:
-        atomic_write_text(out / "tables" / "preview.tex", _preview_document(tables, table_options))
+    if made_tables:
+        atomic_write_text(
+            out / "tables" / "preview.tex", _preview_document(made_tables, table_options)
+        )
     figure_lines = []
-    written = [csv_path.name, parquet_path.name, *data, *(f"tables/{t.name}.tex" for t in tables)]
-    for spec in figure_specs(result):
-        with paper_style():
-            try:
-                display = spec.draw()
-            except ValueError as error:
-                note = f"figure {spec.name} skipped: {error}"
-                if note not in result.notes:
-                    result.notes.append(note)
-                continue
-            display.save(out / "figures" / spec.name, close=True)
-        plt.close("all")
+    written = [
+        csv_path.name,
+        parquet_path.name,
+        *data,
+        *(f"tables/{t.name}.tex" for t in made_tables),
+    ]
+    specs = figure_specs(result, figures)
+    for i, drawn in _draw_all(specs, result, executor):
+        spec = specs[i]
+        if isinstance(drawn, str):
+            note = f"figure {spec.name} skipped: {drawn}"
+            if note not in result.notes:
+                result.notes.append(note)
+            continue
+        for fmt, payload in drawn.items():
+            atomic_write_bytes(out / "figures" / f"{spec.name}.{fmt}", payload)
         figure_lines.append(
             f"- [`figures/{spec.name}.pdf`](figures/{spec.name}.pdf) "
             f"([png](figures/{spec.name}.png)): {spec.caption}"
@@ -322,16 +472,28 @@ def write_report(
         lines.append(
             "- [`correlations.csv`](correlations.csv): correlation of the gain with task distance."
         )
+    lines.append(
+        "- [`settings.json`](settings.json): the settings that decided these numbers; "
+        "`xcal analyze` with this folder as `--out` reuses them unless an option overrides."
+    )
+    written.append("settings.json")
     if result.findings is not None:
         lines += ["", *write_findings(result.findings, out)]
         written += ["findings.csv", "findings.parquet", "findings.tex"]
     lines += ["", "## Tables", ""]
-    if tables:
+    if not tables:
+        lines.append(
+            "(skipped: `--no-tables`; run `xcal analyze` again without it to write them, "
+            "or `result.tables()` in Python)"
+        )
+    elif made_tables:
         lines.append(
             "Each needs `\\usepackage{booktabs}` and `\\usepackage{siunitx}` in the preamble."
         )
         lines.append("")
-        lines += [f"- [`tables/{t.name}.tex`](tables/{t.name}.tex): {t.caption}" for t in tables]
+        lines += [
+            f"- [`tables/{t.name}.tex`](tables/{t.name}.tex): {t.caption}" for t in made_tables
+        ]
         lines.append(
             "- [`tables/preview.tex`](tables/preview.tex): a document that includes every "
             "table above (`pdflatex preview.tex` in that folder)."
@@ -339,7 +501,22 @@ def write_report(
     else:
         lines.append("(none: no data for any table)")
     lines += ["", "## Figures", ""]
-    lines += figure_lines or ["(none: no data for any figure)"]
+    if figures == "none":
+        lines.append(
+            "(skipped: `--figures none`; `--figures main` draws the main figures, "
+            "`--figures all` also the per-language appendix)"
+        )
+    else:
+        lines += figure_lines or ["(none: no data for any figure)"]
+    if figures == "main":
+        extra = len(figure_specs(result, "all")) - len(specs)
+        if extra:
+            lines += [
+                "",
+                f"Skipped: {extra} appendix figure(s) (the languages x systems reliability "
+                "grid in pages, one heatmap per system with every language); "
+                "`--figures all` draws them.",
+            ]
     if result.notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in result.notes]
     atomic_write_text(index_path, "\n".join(lines) + "\n")

@@ -195,6 +195,19 @@ def analyze(
             show_default=False,
         ),
     ] = None,
+    figures: Annotated[
+        str,
+        typer.Option(
+            "--figures",
+            help="Figures to draw: main (bounded in size whatever the grid: reliability pooled "
+            "by resource class, forest plot, heatmaps, severity curves), all (also the "
+            "per-language appendix in pages), or none.",
+            case_sensitive=False,
+        ),
+    ] = "main",
+    no_tables: Annotated[
+        bool, typer.Option("--no-tables", help="Do not write the LaTeX tables.")
+    ] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")
     ] = False,
@@ -250,6 +263,9 @@ def analyze(
     for name in chosen:
         if name not in METRICS:
             fail(did_you_mean("metric", name, METRICS))
+    figures = figures.lower()
+    if figures not in ("none", "main", "all"):
+        fail(f"--figures must be none, main or all, got {figures!r}")
 
     from xcal.analyze import analyze_store
     from xcal.analyze.display_names import DisplayNames
@@ -315,6 +331,8 @@ def analyze(
             shared_examples=on_shared_examples,
             jobs=jobs,
             scheduler=scheduler,
+            figures=figures,
+            tables=not no_tables,
         )
     except (FileNotFoundError, ValueError, KeyError, StoreError, ImportError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error

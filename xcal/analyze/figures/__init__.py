@@ -10,8 +10,9 @@ figure is drawn, and the global style is never changed: wrap plotting in
 from xcal.analyze.figures._base import OKABE_ITO, PAPER_RC, Display, paper_style
 from xcal.analyze.figures.forest import ForestPlotDisplay
 from xcal.analyze.figures.gain import GainDistanceDisplay
-from xcal.analyze.figures.heatmap import MetricHeatmapDisplay
+from xcal.analyze.figures.heatmap import MetricHeatmapDisplay, MetricHeatmapGridDisplay
 from xcal.analyze.figures.reliability import ReliabilityDiagramDisplay, ReliabilityGridDisplay
+from xcal.analyze.figures.reliability_summary import ReliabilitySummaryDisplay
 from xcal.analyze.figures.severity import SeverityCurveDisplay
 
 __all__ = [
@@ -21,8 +22,10 @@ __all__ = [
     "ForestPlotDisplay",
     "GainDistanceDisplay",
     "MetricHeatmapDisplay",
+    "MetricHeatmapGridDisplay",
     "ReliabilityDiagramDisplay",
     "ReliabilityGridDisplay",
+    "ReliabilitySummaryDisplay",
     "SeverityCurveDisplay",
     "paper_style",
 ]

@@ -149,6 +149,25 @@ class Display:
     def plot(self, ax: Any = None) -> Display:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def render(
+        self, *, formats: tuple[str, ...] = ("pdf", "png"), dpi: int = 150
+    ) -> dict[str, bytes]:
+        """The figure's bytes in each format (plots first if needed).
+
+        Metadata without dates keeps the files byte-identical across runs.
+        """
+        if not hasattr(self, "figure_"):
+            self.plot()
+        import io
+
+        out = {}
+        for fmt in formats:
+            buffer = io.BytesIO()
+            metadata = {"CreationDate": None} if fmt == "pdf" else {"Software": None}
+            self.figure_.savefig(buffer, format=fmt, dpi=dpi, metadata=metadata)
+            out[fmt] = buffer.getvalue()
+        return out
+
     def save(
         self,
         path: str | os.PathLike[str],
@@ -162,18 +181,11 @@ class Display:
         Plots first if :meth:`plot` has not been called. With ``close=True``
         the figure is closed afterwards (frees memory in batch reports).
         """
-        if not hasattr(self, "figure_"):
-            self.plot()
-        import io
-
-        written = []
         stem = Path(path)
-        for fmt in formats:
-            buffer = io.BytesIO()
-            # metadata without dates keeps the files byte-identical across runs.
-            metadata = {"CreationDate": None} if fmt == "pdf" else {"Software": None}
-            self.figure_.savefig(buffer, format=fmt, dpi=dpi, metadata=metadata)
-            written.append(atomic_write_bytes(stem.with_suffix(f".{fmt}"), buffer.getvalue()))
+        written = [
+            atomic_write_bytes(stem.with_suffix(f".{fmt}"), payload)
+            for fmt, payload in self.render(formats=formats, dpi=dpi).items()
+        ]
         if close:
             import matplotlib.pyplot as plt
 

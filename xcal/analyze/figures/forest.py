@@ -125,7 +125,8 @@ class ForestPlotDisplay(Display):
         groups = list(dict.fromkeys(frame["group"]))
         if ax is None:
             _, axes = new_axes(
-                panel_size=(3.6, 0.6 + 0.28 * len(labels) * max(len(groups), 1) ** 0.5)
+                # At most a page high whatever the languages and systems.
+                panel_size=(3.6, min(0.6 + 0.28 * len(labels) * max(len(groups), 1) ** 0.5, 8.5))
             )
             ax = axes[0, 0]
         self.figure_ = ax.figure
@@ -170,6 +171,7 @@ class ForestPlotDisplay(Display):
             fontsize="x-small",
             title_fontsize="x-small",
             frameon=False,
-            loc="best",
+            # "best" searches every data point for a free spot: slow on a large grid.
+            loc="upper right",
         )
         return self

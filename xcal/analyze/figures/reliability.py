@@ -16,6 +16,11 @@ import pandas as pd
 from xcal.analyze.figures._base import Display, as_axes_grid, color_for, new_axes
 from xcal.analyze.figures._select import condition_label, language_order, single
 
+#: Panels (rows x columns) of one page of a paged grid, and the size of a panel
+#: (inches): a page is 6.75 x 8.95 inches with its margins and legend, an appendix page.
+PAGE_SHAPE: tuple[int, int] = (7, 5)
+PAGE_PANEL: tuple[float, float] = (1.2, 1.1)
+
 #: Columns of a reliability table (one row per bin).
 BIN_COLUMNS: tuple[str, ...] = ("bin_lower", "bin_upper", "count", "mean_confidence", "accuracy")
 
@@ -37,58 +42,57 @@ def _ece_of(bins: pd.DataFrame) -> float:
 
 
 def _draw(ax: Any, bins: pd.DataFrame, *, color: str, title: str | None, labels: bool) -> None:
-    occupied = bins[bins["count"] > 0]
-    lower = occupied["bin_lower"].to_numpy(float)
-    width = occupied["bin_upper"].to_numpy(float) - lower
-    acc = occupied["accuracy"].to_numpy(float) * 100
-    conf = occupied["mean_confidence"].to_numpy(float) * 100
+    """One reliability panel from a handful of artists, whatever the number of bins.
+
+    Accuracy is one filled step outline (``stairs``), the gap to the mean
+    confidence one ``fill_between``, the share of examples one step outline
+    along the bottom: three artists instead of three bar patches per bin,
+    which is what kept a 410-panel grid drawing for minutes and its PDF large.
+    """
+    edges, acc, conf, share = _steps(bins)
     ax.plot([0, 100], [0, 100], linestyle="--", color="0.5", linewidth=0.8, label="Perfect")
-    ax.bar(
-        lower * 100,
-        acc,
-        width=width * 100,
-        align="edge",
-        color=color,
-        edgecolor="white",
-        linewidth=0.5,
-        label="Accuracy",
-    )
-    # The gap between accuracy and confidence: a light vermillion box with a dark
-    # edge, distinct from the accuracy bars in colour and, in greyscale, in lightness.
-    # (Hatching would survive photocopies too but costs seconds per grid to render.)
-    ax.bar(
-        lower * 100,
-        conf - acc,
-        bottom=acc,
-        width=width * 100,
-        align="edge",
+    ax.stairs(acc, edges, fill=True, color=color, alpha=0.85, label="Accuracy")
+    # The gap between accuracy and confidence: light vermillion with a dark edge,
+    # distinct from the accuracy bars in colour and, in greyscale, in lightness.
+    x = np.repeat(edges, 2)[1:-1]
+    ax.fill_between(
+        x,
+        np.repeat(acc, 2),
+        np.repeat(conf, 2),
         facecolor=(0.835, 0.369, 0.0, 0.25),
         edgecolor="#D55E00",
         linewidth=0.6,
         label="Gap",
     )
-    share = occupied["count"].to_numpy(float) / max(float(bins["count"].sum()), 1.0)
-    ax.bar(lower * 100, share * 20, width=width * 100, align="edge", color="0.3", alpha=0.35)
+    # Share of examples per bin, on the panel's 0-100 scale (a full bin reaches 40).
+    ax.stairs(share * 40, edges, fill=True, color="0.15", alpha=0.45, label="Examples (share)")
     ax.set_xlim(0, 100)
     ax.set_ylim(0, 100)
     ax.set_xticks([0, 50, 100])
     ax.set_yticks([0, 50, 100])
-    ax.set_aspect("equal")
-    ece = _ece_of(bins)
-    ax.text(
-        0.04,
-        0.95,
-        f"ECE {ece * 100:.1f}%",
-        transform=ax.transAxes,
-        va="top",
-        ha="left",
-        fontsize="small",
-    )
     if title:
         ax.set_title(title)
     if labels:
         ax.set_xlabel("Confidence (%)")
         ax.set_ylabel("Accuracy (%)")
+
+
+def _steps(bins: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bin edges (percent) and per-bin accuracy, confidence (percent) and share of examples.
+
+    Empty bins get NaN accuracy and confidence (a hole in the outline), share 0.
+    """
+    lower = bins["bin_lower"].to_numpy(float)
+    upper = bins["bin_upper"].to_numpy(float)
+    edges = np.append(lower, upper[-1]) * 100 if len(lower) else np.array([0.0, 100.0])
+    count = bins["count"].to_numpy(float)
+    empty = count <= 0
+    acc = np.where(empty, np.nan, bins["accuracy"].to_numpy(float) * 100)
+    conf = np.where(empty, np.nan, bins["mean_confidence"].to_numpy(float) * 100)
+    share = count / max(float(count.sum()), 1.0)
+    if not len(lower):
+        acc = conf = share = np.full(1, np.nan)
+    return edges, acc, conf, share
 
 
 class ReliabilityDiagramDisplay(Display):
@@ -155,7 +159,15 @@ class ReliabilityDiagramDisplay(Display):
         self.figure_ = ax.figure
         self.axes_ = np.array([[ax]], dtype=object)
         _draw(ax, self.bins, color=color or color_for(0), title=self.name, labels=True)
-        ax.legend(loc="lower right", fontsize="x-small", frameon=False)
+        ax.set_aspect("equal")
+        # The ECE goes in the legend's title: a label inside the panel sat over the bars.
+        ax.legend(
+            loc="upper left",
+            title=f"ECE {self.ece * 100:.1f}%",
+            fontsize="x-small",
+            title_fontsize="x-small",
+            frameon=False,
+        )
         return self
 
 
@@ -171,6 +183,9 @@ class ReliabilityGridDisplay(Display):
         Key columns laid out down and across.
     row_order, col_order : sequence or None
         Which keys to show, in order (default: all, as they appear).
+    page_shape : (int, int) or None
+        Panel slots of the figure (default: the grid's); see :func:`grid_pages`
+        to split a large grid into pages of :data:`PAGE_SHAPE`.
     """
 
     def __init__(
@@ -181,7 +196,9 @@ class ReliabilityGridDisplay(Display):
         cols: str = "system",
         row_order: Sequence[Any] | None = None,
         col_order: Sequence[Any] | None = None,
+        page_shape: tuple[int, int] | None = None,
     ) -> None:
+        self.page_shape = page_shape
         for key in (rows, cols):
             if key not in bins.columns:
                 raise ValueError(f"ReliabilityGridDisplay: no column {key!r} in the bins")
@@ -214,6 +231,7 @@ class ReliabilityGridDisplay(Display):
         severity: float | None = None,
         languages: Sequence[str] | None = None,
         systems: Sequence[str] | None = None,
+        page_shape: tuple[int, int] | None = None,
         ax: Any = None,
     ) -> ReliabilityGridDisplay:
         """Select one task, calibration variant and perturbation, then plot.
@@ -241,16 +259,31 @@ class ReliabilityGridDisplay(Display):
                 f"perturbation {perturbation!r} has several severities "
                 f"{sorted(frame['severity'].unique())}; pass severity="
             )
-        display = cls(frame, row_order=languages, col_order=systems)
+        display = cls(frame, row_order=languages, col_order=systems, page_shape=page_shape)
         cond = condition_label(perturbation, frame["severity"].iloc[0])
         display.title = f"{task}, {cond}, {variant}"
         return display.plot(ax=ax)
 
     def plot(self, ax: Any = None) -> ReliabilityGridDisplay:
-        """Draw the grid (on a given 2-D array of axes, or a new figure); return self."""
+        """Draw the grid (on a given 2-D array of axes, or a new figure); return self.
+
+        With :attr:`page_shape` set (``(rows, cols)``, at least the grid's), a
+        new figure has that many panel slots whatever the grid holds, so every
+        page of a paged appendix figure has the same size and panel size; the
+        slots left over are blank.
+        """
         n_rows, n_cols = len(self.row_order), len(self.col_order)
         if ax is None:
-            fig, grid = new_axes(n_rows, n_cols, panel_size=(2.1, 2.1), share=True)
+            page_rows, page_cols = self.page_shape or (n_rows, n_cols)
+            if page_rows < n_rows or page_cols < n_cols:
+                raise ValueError(
+                    f"ReliabilityGridDisplay: page_shape {self.page_shape} is smaller than the "
+                    f"grid ({n_rows} x {n_cols})"
+                )
+            fig, page = _page_axes(page_rows, page_cols)
+            for extra in list(page[n_rows:, :].flat) + list(page[:n_rows, n_cols:].flat):
+                extra.set_axis_off()
+            grid = page[:n_rows, :n_cols]
         else:
             grid = as_axes_grid(ax, n_rows, n_cols, "ReliabilityGridDisplay.plot")
             fig = grid.flat[0].figure
@@ -276,6 +309,75 @@ class ReliabilityGridDisplay(Display):
                     axis.set_ylabel(f"{r}\nAccuracy (%)")
                 if i == n_rows - 1:
                     axis.set_xlabel("Confidence (%)")
+        if ax is None:
+            # Tick labels on the outer panels only (the axes are not shared: sharing
+            # 35 axes makes every limit lookup walk all of them).
+            for i in range(n_rows):
+                for j in range(n_cols):
+                    if j > 0:
+                        grid[i, j].tick_params(labelleft=False)
+                    if i < n_rows - 1:
+                        grid[i, j].tick_params(labelbottom=False)
+        handles, labels = grid[0, 0].get_legend_handles_labels()
+        if handles:
+            fig.legend(
+                handles[1:] + handles[:1],
+                labels[1:] + labels[:1],
+                loc="lower center",
+                ncols=4,
+                frameon=False,
+                fontsize="x-small",
+            )
         if self.title:
             fig.suptitle(self.title)
         return self
+
+
+def _page_axes(n_rows: int, n_cols: int) -> tuple[Any, np.ndarray]:
+    """A page of panel slots with fixed margins (inches) and no layout engine.
+
+    A layout engine measures every tick label of every panel at each save:
+    most of the time of a 35-panel page. The margins here fit the row labels,
+    the column titles, the x label and the legend below.
+    """
+    import matplotlib.pyplot as plt
+
+    left, right, top, bottom = 0.65, 0.1, 0.5, 0.75
+    width = left + right + n_cols * PAGE_PANEL[0]
+    height = top + bottom + n_rows * PAGE_PANEL[1]
+    fig, axes = plt.subplots(
+        n_rows,
+        n_cols,
+        figsize=(width, height),
+        squeeze=False,
+        gridspec_kw={
+            "left": left / width,
+            "right": 1 - right / width,
+            "top": 1 - top / height,
+            "bottom": bottom / height,
+            "wspace": 0.15,
+            "hspace": 0.25,
+        },
+    )
+    return fig, axes
+
+
+def grid_pages(
+    rows: Sequence[Any], cols: Sequence[Any], page_shape: tuple[int, int] = PAGE_SHAPE
+) -> list[tuple[list[Any], list[Any]]]:
+    """Split a rows x cols grid into pages of at most ``page_shape`` panels.
+
+    Pages go down the rows first, then across the columns.
+
+    >>> pages = grid_pages(list("abcdefghij"), ["s1", "s2", "s3"], page_shape=(4, 2))
+    >>> len(pages), pages[0], pages[-1]
+    (6, (['a', 'b', 'c', 'd'], ['s1', 's2']), (['i', 'j'], ['s3']))
+    """
+    n_rows, n_cols = page_shape
+    if n_rows < 1 or n_cols < 1:
+        raise ValueError(f"Expected `page_shape` of positive ints, got {page_shape}")
+    return [
+        (list(rows[i : i + n_rows]), list(cols[j : j + n_cols]))
+        for j in range(0, len(cols), n_cols)
+        for i in range(0, len(rows), n_rows)
+    ]

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from xcal.analyze.figures._base import MARKERS, Display, as_axes_grid, color_for, new_axes
+from xcal.analyze.figures._base import MARKERS, Display, as_axes_grid, color_for
 from xcal.analyze.figures._select import single
 from xcal.analyze.results import select
 
@@ -38,7 +39,10 @@ class SeverityCurveDisplay(Display):
     >>> import matplotlib.pyplot as plt; plt.close(disp.figure_)
     """
 
-    def __init__(self, frame: pd.DataFrame, *, title: str | None = None) -> None:
+    def __init__(
+        self, frame: pd.DataFrame, *, title: str | None = None, sharey: bool = True
+    ) -> None:
+        self.sharey = sharey
         needed = ["perturbation", "severity", "system", "accuracy", "confidence"]
         missing = [c for c in needed if c not in frame.columns]
         if missing:
@@ -62,6 +66,7 @@ class SeverityCurveDisplay(Display):
         variant: str = "raw",
         language: str | None = None,
         accuracy_metric: str | None = None,
+        sharey: bool = True,
         ax: Any = None,
     ) -> SeverityCurveDisplay:
         """Mean over languages (or one ``language``) of accuracy and confidence.
@@ -101,13 +106,28 @@ class SeverityCurveDisplay(Display):
             parts.append(clean.assign(perturbation=name, severity=0.0))
         frame = pd.concat(parts, ignore_index=True)
         where = language or "mean over languages"
-        return cls(frame, title=f"{task}, {variant}, {where}").plot(ax=ax)
+        return cls(frame, title=f"{task}, {variant}, {where}", sharey=sharey).plot(ax=ax)
 
     def plot(self, ax: Any = None) -> SeverityCurveDisplay:
         """One panel per perturbation (a new row of axes, or the given ones); return self."""
         n = len(self.perturbations)
         if ax is None:
-            fig, grid = new_axes(1, n, panel_size=(2.8, 2.4))
+            # One y axis for every panel (a small effect is not stretched to fill its
+            # panel); at most three panels a row keep the figure a page wide.
+            import matplotlib.pyplot as plt
+
+            n_cols = min(n, 3)
+            fig, page = plt.subplots(
+                -(-n // n_cols),
+                n_cols,
+                figsize=(min(2.3 * n_cols, 6.8), 2.2 * -(-n // n_cols) + 0.3),
+                squeeze=False,
+                sharey=self.sharey,
+                layout="constrained",
+            )
+            for extra in list(page.flat)[n:]:
+                extra.set_axis_off()
+            grid = np.array([list(page.flat)[:n]], dtype=object)
         else:
             grid = as_axes_grid(ax, 1, n, "SeverityCurveDisplay.plot")
             fig = grid.flat[0].figure
@@ -139,9 +159,17 @@ class SeverityCurveDisplay(Display):
                 )
             axis.set_title(str(name))
             axis.set_xlabel("Severity (0 = clean)")
-            if j == 0:
+            if j % 3 == 0 or ax is not None:
                 axis.set_ylabel("Accuracy / mean confidence (%)")
-        grid[0, 0].legend(fontsize="x-small", frameon=False)
+        handles, labels = grid[0, 0].get_legend_handles_labels()
+        fig.legend(
+            handles,
+            labels,
+            loc="outside lower center",
+            ncols=4,
+            fontsize="x-small",
+            frameon=False,
+        )
         if self.title:
             fig.suptitle(self.title)
         return self
