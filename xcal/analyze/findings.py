@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xcal.analyze.clusters import unit_of
+
 #: Metrics pooled in the findings, when the analysis computed them.
 FINDING_METRICS: tuple[str, ...] = ("accuracy", "ece", "debiased_ece", "smooth_ece", "brier")
 #: Interval width above which a row is "inconclusive at this sample size" (metric units).
@@ -87,28 +89,6 @@ class Findings:
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def unit_of(task: str, example_id: str) -> str:
-    """The resampling unit of an example: its XNLI premise group, else the example itself.
-
-    XNLI's dev and test files list the three hypotheses of a premise on
-    consecutive lines, so ``xnli-dev-000123`` belongs to premise ``123 // 3``.
-    The same example id in several languages is the same source item, so the
-    unit is shared across languages either way. XQuAD's paragraphs are not
-    recorded in the store (its ids are question ids), so its questions are
-    resampled one by one.
-
-    Examples
-    --------
-    >>> unit_of("xnli", "xnli-dev-000124"), unit_of("pawsx", "pawsx-dev-000124")
-    ('xnli-dev-premise-41', 'pawsx-dev-000124')
-    """
-    if task == "xnli":
-        head, _, index = example_id.rpartition("-")
-        if index.isdigit():
-            return f"{head}-premise-{int(index) // 3}"
-    return example_id
 
 
 def shift_kind(perturbation: str) -> str | None:
@@ -219,7 +199,13 @@ def _load_cells(
         es = ps.subset(np.array([pos_s[i] for i in common], dtype=np.intp))
         eb = pb.subset(np.array([pos_b[i] for i in common], dtype=np.intp))
         ss, sb = pl._score(es, es.base_temperature), pl._score(eb, eb.base_temperature)
-        units = np.array([unit_of(str(condition["task"]), str(i)) for i in common], dtype=object)
+        units = np.array(
+            [
+                unit_of(str(condition["task"]), str(i)) if options.clusters else str(i)
+                for i in common
+            ],
+            dtype=object,
+        )
         for m in metrics:
             a = pl._statistic(m, es, ss, options.n_bins)
             b = pl._statistic(m, eb, sb, options.n_bins)

@@ -164,6 +164,7 @@ def analyze_store(
     table_options: TableOptions | None = None,
     shared_examples: bool = False,
     pooled: bool = True,
+    clusters: bool = True,
 ) -> AnalysisResult:
     """Analyse every run of a prediction store against a baseline system.
 
@@ -228,6 +229,10 @@ def analyze_store(
     pooled : bool, default=True
         Also compute the findings per research question
         (:mod:`xcal.analyze.findings`: pooled differences over languages).
+    clusters : bool, default=True
+        Resample each task's natural clusters as wholes, in the per-cell
+        intervals and the findings (XNLI: the three hypotheses of a premise;
+        :mod:`xcal.analyze.clusters`); False resamples examples one by one.
 
     Returns
     -------
@@ -257,6 +262,7 @@ def analyze_store(
         retrieval_temperature=retrieval_temperature,
         task_distance_measure=task_distance_measure,
         shared_examples=shared_examples,
+        clusters=clusters,
     )
     if not isinstance(store, PredictionStore):
         root = Path(store)
