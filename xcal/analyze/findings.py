@@ -271,6 +271,7 @@ def compute_findings(
     B: int = DEFAULT_POOLED_B,
     width_threshold: float = WIDTH_THRESHOLD,
     mixedlm: bool = True,
+    distances: pd.DataFrame | None = None,
 ) -> Findings:
     """Pooled findings per research question (see the module docstring).
 
@@ -289,6 +290,9 @@ def compute_findings(
         Interval width (in metric units) above which a row is inconclusive.
     mixedlm : bool
         Fit the mixed-effects cross-check for per-example metrics.
+    distances : DataFrame, optional
+        Task distances of every measure (task_a, task_b, measure, distance)
+        for Q5; without them, the results' ``task_distance`` column.
 
     Returns
     -------
@@ -478,7 +482,7 @@ def compute_findings(
         row["method"] = method
         rows.append(row)
 
-    rows += _task_distance_rows(rows, results, options)
+    rows += _task_distance_rows(rows, results, options, distances)
     table = _frame(rows)
     if not table.empty:
         table = adjust_pvalues(table, "holm", by=["question", "metric"])
@@ -512,27 +516,128 @@ def compute_findings(
     return Findings(table, missing)
 
 
-def _task_distance_rows(
-    rows: list[dict[str, Any]], results: pd.DataFrame, options: Any
-) -> list[dict[str, Any]]:
-    """Q5: correlation of the pooled clean gain with the intermediate task's distance.
+def _distances_by_measure(
+    results: pd.DataFrame, options: Any, distances: pd.DataFrame | None
+) -> dict[str, dict[tuple[str, str], float]]:
+    """measure -> (system, target task) -> distance of the system's intermediate task(s).
 
-    One point per system x target task: the gain (positive = better) pooled
-    over non-English languages, against the task distance of the system's
-    intermediate task(s). Pearson with a Fisher-z interval; Spearman and
-    Kendall with percentile-bootstrap intervals (not validated at n = 6-10);
-    permutation p-values for all three.
+    From every measure of ``distances`` (task_a, task_b[, measure], distance),
+    or, without it, from the results' ``task_distance`` column (the measure
+    the analysis was asked for). Several intermediate tasks: their mean.
+    """
+    pairs = results[["system", "intermediate_tasks", "task"]].drop_duplicates()
+    if distances is None:
+        if "task_distance" not in results.columns or results["task_distance"].isna().all():
+            return {}
+        known = results.dropna(subset=["task_distance"])
+        means = known.groupby(["system", "task"])["task_distance"].mean()
+        return {
+            options.task_distance_measure: {
+                (str(key[0]), str(key[1])): float(d)  # type: ignore[index]
+                for key, d in means.items()
+            }
+        }
+    out: dict[str, dict[tuple[str, str], float]] = {}
+    measure_of = (
+        distances["measure"]
+        if "measure" in distances.columns
+        else pd.Series("distance", index=distances.index)
+    )
+    for measure, part in distances.groupby(measure_of, sort=True):
+        lookup: dict[tuple[str, str], float] = {}
+        for a, b, d in zip(part["task_a"], part["task_b"], part["distance"], strict=True):
+            lookup[(str(a), str(b))] = float(d)
+            lookup.setdefault((str(b), str(a)), float(d))
+        table: dict[tuple[str, str], float] = {}
+        for system, inter, target in pairs.itertuples(index=False):
+            values = [
+                lookup[(t, str(target))]
+                for t in str(inter or "").split("+")
+                if (t, str(target)) in lookup
+            ]
+            if values:
+                table[(str(system), str(target))] = float(np.mean(values))
+        if table:
+            out[str(measure)] = table
+    return out
+
+
+def _performance(metric: str, value: float) -> float:
+    """A non-negative, higher-is-better performance for ranking (NDCG needs one).
+
+    Accuracy as is; a calibration error ``1 - error`` (in [0, 1] for the binned
+    and smooth ECE); Brier ``1 - brier / 2`` (multi-class Brier is in [0, 2]).
+    """
+    if metric == "brier":
+        return 1.0 - value / 2.0
+    from xcal.analyze.results import metric_info
+
+    return value if metric_info(metric).higher_is_better else 1.0 - value
+
+
+def _random_order_reference(
+    performance: np.ndarray, scores: np.ndarray, seed: int
+) -> tuple[float, float, float, float, float, float]:
+    """NDCG and Regret@1 of the distance ranking, against random rankings.
+
+    Returns ``(ndcg, p_ndcg, ndcg_random, regret, p_regret, regret_random)``:
+    each p-value is the share of orderings of the candidates that do at least
+    as well (all orderings up to 8 candidates, else 10,000 random ones), and
+    ``*_random`` is the mean over those orderings (the value of a random choice).
+    """
+    import itertools
+
+    from xcal.transfer import ndcg_at_k_score, regret_at_k_loss
+
+    k = performance.size
+    ndcg = ndcg_at_k_score(performance, scores)
+    regret = regret_at_k_loss(performance, scores, 1)
+    if k <= 8:
+        orders = np.array(list(itertools.permutations(range(k))))
+    else:
+        gen = np.random.default_rng(seed)
+        orders = np.stack([gen.permutation(k) for _ in range(10_000)])
+    # candidate orders[o, j] gets the j-th highest score
+    random_scores = np.empty(orders.shape, dtype=np.float64)
+    random_scores[np.arange(len(orders))[:, None], orders] = np.arange(k, 0, -1)[None, :]
+    ndcgs = np.array([ndcg_at_k_score(performance, r) for r in random_scores])
+    regrets = np.array([regret_at_k_loss(performance, r, 1) for r in random_scores])
+    tol = 1e-12
+    return (
+        ndcg,
+        float(np.mean(ndcgs >= ndcg - tol)),
+        float(ndcgs.mean()),
+        regret,
+        float(np.mean(regrets <= regret + tol)),
+        float(regrets.mean()),
+    )
+
+
+def _task_distance_rows(
+    rows: list[dict[str, Any]],
+    results: pd.DataFrame,
+    options: Any,
+    distances: pd.DataFrame | None = None,
+) -> list[dict[str, Any]]:
+    """Q5: does the intermediate task's distance to the target predict the gain?
+
+    One point per system x target task: the clean gain (positive = better)
+    pooled over non-English languages, against the distance of the system's
+    intermediate task(s), for every distance measure. Pearson, Spearman and
+    Kendall with Fisher-z intervals (the rank correlations with the standard
+    errors of Fieller, Hartley & Pearson 1957; coverage tested at n = 6-10)
+    and permutation p-values. Then, per target task with at least two
+    candidate systems: the NDCG and the Regret@1 of choosing the intermediate
+    task by distance (nearest first; :mod:`xcal.transfer.selection`), with
+    the share of random orderings that do at least as well as p-value.
     """
     from xcal.analyze.results import metric_info
     from xcal.stats import correlation
     from xcal.stats.correlation import fisher_z_interval
 
-    if "task_distance" not in results.columns or results["task_distance"].isna().all():
+    measures = _distances_by_measure(results, options, distances)
+    if not measures:
         return []
-    distance = (
-        results.dropna(subset=["task_distance"]).groupby(["system", "task"])["task_distance"].mean()
-    )
-    out: list[dict[str, Any]] = []
     clean = [
         r
         for r in rows
@@ -540,68 +645,135 @@ def _task_distance_rows(
         and r["pool"] == "non-English"
         and r["quantity"] == "pooled difference"
     ]
-    for metric in sorted({r["metric"] for r in clean}):
-        sign = 1.0 if metric_info(metric).higher_is_better else -1.0
-        points = [
-            (distance.get((r["system"], r["task"]), math.nan), sign * r["estimate"], r)
-            for r in clean
-            if r["metric"] == metric
-        ]
-        points = [p for p in points if p[0] == p[0]]
-        if len(points) < 4 or len({p[0] for p in points}) < 2:
-            continue
-        x = np.array([p[0] for p in points])
-        y = np.array([p[1] for p in points])
-        table = correlation(
-            x,
-            y,
-            ["pearson", "spearman", "kendall"],
-            B=max(options.n_boot, 1),
-            n_permutations=max(options.n_boot, 1),
-            rng=options.seed,
-            progress=False,
-        )
-        for t in table.to_dict("records"):
-            est = float(t["estimate"])
-            low, high = (
-                fisher_z_interval(est, len(points), options.level)
-                if t["metric"] == "pearson" and np.isfinite(est)
-                else (float(t["ci_low"]), float(t["ci_high"]))
-            )
-            words = (
-                f"{t['metric']} correlation of the {metric} gain with task distance "
-                f"{est:+.2f} [{low:+.2f}, {high:+.2f}] over {len(points)} system x task points"
-            )
-            if high - low > 0.5:
-                words += "; inconclusive at this sample size"
-            out.append(
-                {
-                    "question": "Q5",
-                    "quantity": f"{t['metric']} correlation of gain with task distance",
-                    "system": "all",
-                    "baseline": options.baseline,
-                    "task": "all",
-                    "perturbation": "none",
-                    "severity": 0.0,
-                    "metric": metric,
-                    "pool": "non-English",
-                    "estimate": est,
-                    "ci_low": low,
-                    "ci_high": high,
-                    "p_value": float(t["p_value"]),
-                    "n_languages": int(max(p[2]["n_languages"] for p in points)),
-                    "n_examples": int(sum(p[2]["n_examples"] for p in points)),
-                    "n_units": len(points),
-                    "conclusive": bool(high - low <= 0.5),
-                    "n_needed_per_language": math.nan,
-                    "direction": words,
-                    "method": ("Fisher z" if t["metric"] == "pearson" else "percentile bootstrap")
-                    + " interval; permutation p-value",
-                    "mixedlm_estimate": math.nan,
-                    "mixedlm_ci_low": math.nan,
-                    "mixedlm_ci_high": math.nan,
-                }
-            )
+    values = results[
+        (results["comparison"] == "value")
+        & (results["variant"] == "raw")
+        & (results["perturbation"] == "none")
+        & ~results["language"].isin(list(options.english))
+    ]
+    mean_value = values.groupby(["system", "task", "metric"])["estimate"].mean()
+    blank = {
+        "baseline": options.baseline,
+        "perturbation": "none",
+        "severity": 0.0,
+        "pool": "non-English",
+        "n_needed_per_language": math.nan,
+        "mixedlm_estimate": math.nan,
+        "mixedlm_ci_low": math.nan,
+        "mixedlm_ci_high": math.nan,
+    }
+    out: list[dict[str, Any]] = []
+    for measure, distance in measures.items():
+        for metric in sorted({r["metric"] for r in clean}):
+            sign = 1.0 if metric_info(metric).higher_is_better else -1.0
+            points = [
+                (distance[(r["system"], r["task"])], sign * r["estimate"], r)
+                for r in clean
+                if r["metric"] == metric and (r["system"], r["task"]) in distance
+            ]
+            n_points = len(points)
+            if n_points >= 4 and len({p[0] for p in points}) >= 2:
+                x = np.array([p[0] for p in points])
+                y = np.array([p[1] for p in points])
+                table = correlation(
+                    x,
+                    y,
+                    ["pearson", "spearman", "kendall"],
+                    B=1,
+                    n_permutations=max(options.n_boot, 1),
+                    rng=_stable_seed(options.seed, "Q5", measure, metric),
+                    progress=False,
+                )
+                for t in table.to_dict("records"):
+                    est, method = float(t["estimate"]), str(t["metric"])
+                    low = high = math.nan
+                    if np.isfinite(est) and n_points >= (5 if method == "kendall" else 4):
+                        low, high = fisher_z_interval(est, n_points, options.level, method)
+                    width = high - low
+                    interval = (
+                        f"[{low:+.2f}, {high:+.2f}]"
+                        if np.isfinite(width)
+                        else "(no interval: Kendall's needs 5 points)"
+                        if method == "kendall" and n_points < 5
+                        else "(no interval)"
+                    )
+                    words = (
+                        f"{method} correlation of the {metric} gain with {measure} task distance "
+                        f"{est:+.2f} {interval} over {n_points} system x task points"
+                    )
+                    if not width <= 0.5:
+                        words += "; inconclusive at this sample size"
+                    out.append(
+                        {
+                            **blank,
+                            "question": "Q5",
+                            "quantity": f"{method} correlation of gain with {measure} task distance",
+                            "system": "all",
+                            "task": "all",
+                            "metric": metric,
+                            "estimate": est,
+                            "ci_low": low,
+                            "ci_high": high,
+                            "p_value": float(t["p_value"]),
+                            "n_languages": int(max(p[2]["n_languages"] for p in points)),
+                            "n_examples": int(sum(p[2]["n_examples"] for p in points)),
+                            "n_units": n_points,
+                            "conclusive": bool(width <= 0.5),
+                            "direction": words,
+                            "method": "Fisher z interval"
+                            + ("" if method == "pearson" else " (Fieller et al. 1957 variance)")
+                            + "; permutation p-value",
+                        }
+                    )
+            # choosing the intermediate task by distance, per target task
+            by_target: dict[str, list[tuple[float, float, dict[str, Any]]]] = {}
+            for d, _gain, r in points:
+                value = mean_value.get((r["system"], r["task"], metric), math.nan)
+                if value == value:
+                    by_target.setdefault(str(r["task"]), []).append(
+                        (d, _performance(metric, float(value)), r)
+                    )
+            for target, cands in sorted(by_target.items()):
+                perf = np.array([c[1] for c in cands])
+                if len(cands) < 2 or not (perf > 0).all():
+                    continue
+                scores = -np.array([c[0] for c in cands])
+                ndcg, p_ndcg, ndcg_random, regret, p_regret, regret_random = (
+                    _random_order_reference(perf, scores, _stable_seed(options.seed, target))
+                )
+                nearest = cands[int(np.argmax(scores))][2]["system"]
+                best = cands[int(np.argmax(perf))][2]["system"]
+                for quantity, est, p, reference in (
+                    ("NDCG", ndcg, p_ndcg, ndcg_random),
+                    ("Regret@1", regret, p_regret, regret_random),
+                ):
+                    words = (
+                        f"choosing the intermediate task by {measure} distance for {target}: "
+                        f"{quantity} {est:.3f} on {metric} over {len(cands)} candidate systems "
+                        f"(random order: {reference:.3f} on average; nearest {nearest}, best {best})"
+                    )
+                    out.append(
+                        {
+                            **blank,
+                            "question": "Q5",
+                            "quantity": f"{quantity} of choosing the intermediate task by "
+                            f"{measure} distance",
+                            "system": "all",
+                            "task": target,
+                            "metric": metric,
+                            "estimate": est,
+                            "ci_low": math.nan,
+                            "ci_high": math.nan,
+                            "p_value": p,
+                            "n_languages": int(max(c[2]["n_languages"] for c in cands)),
+                            "n_examples": int(sum(c[2]["n_examples"] for c in cands)),
+                            "n_units": len(cands),
+                            "conclusive": False,
+                            "direction": words,
+                            "method": "xcal.transfer.selection on pooled non-English values; "
+                            "p-value: share of orderings of the candidates doing at least as well",
+                        }
+                    )
     return out
 
 

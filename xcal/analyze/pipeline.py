@@ -323,7 +323,8 @@ def analyze_store(
     if pooled:
         from xcal.analyze.findings import compute_findings
 
-        findings = compute_findings(store, runs, options, results)
+        every_measure = _task_distance_table(task_distances, None)
+        findings = compute_findings(store, runs, options, results, distances=every_measure)
     result = AnalysisResult(
         results=results,
         reliability=reliability,
