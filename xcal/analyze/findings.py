@@ -14,7 +14,8 @@ languages (and XNLI's premise groups), and arranges the rows by question:
 * Q4 resource class: the difference pooled within each Joshi class, and its
   trend over classes.
 * Q5 task distance: correlation of the gain with the distance of the
-  intermediate task to the target task.
+  intermediate task to the target task (every distance measure), and the
+  NDCG and Regret@1 of choosing the intermediate task by distance.
 
 Every row carries its estimate, interval, p-value adjusted within the
 question's family (Holm), the number of languages and examples, and the
@@ -172,8 +173,13 @@ def _load_cells(
     system: str,
     condition: Mapping[str, Any],
     metrics: Sequence[str],
+    baseline: str | None = None,
 ) -> dict[str, dict[str, _Cell]]:
-    """metric -> language -> cell of (system, baseline) statistics on the evaluation examples."""
+    """metric -> language -> cell of (system, baseline) statistics on the evaluation examples.
+
+    ``baseline`` defaults to the analysis' baseline (Q3 compares two systems).
+    """
+    baseline = options.baseline if baseline is None else baseline
     from xcal.analyze import predictions as pl
 
     keys = ["task", "split", "perturbation", "severity", "perturbation_seed"]
@@ -184,7 +190,7 @@ def _load_cells(
     out: dict[str, dict[str, _Cell]] = {m: {} for m in metrics}
     for language, lang_runs in part.groupby("language", sort=True):
         mine = lang_runs[lang_runs["model"] == system]
-        base = lang_runs[lang_runs["model"] == options.baseline]
+        base = lang_runs[lang_runs["model"] == baseline]
         if mine.empty or base.empty:
             continue
         ps = pl.load_predictions(store, mine.iloc[0].to_dict(), options)
@@ -329,6 +335,18 @@ def compute_findings(
         pass
 
     systems = sorted(set(runs["model"]) - {options.baseline})
+    arch_of = (
+        runs.groupby("model")["architecture"].first().astype(str).to_dict()
+        if "architecture" in runs.columns
+        else {}
+    )
+    # a decoder-only system against an encoder-only baseline: its URIEL slope
+    # is the architecture gap's interaction, reported among the Q3 gap rows
+    gap_pairs = {
+        s
+        for s in systems
+        if arch_of.get(s) == "decoder-only" and arch_of.get(options.baseline) == "encoder-only"
+    }
     conditions: list[dict[str, Any]] = [
         {str(k): v for k, v in record.items()}
         for record in runs[["task", "split", "perturbation", "severity", "perturbation_seed"]]
@@ -417,6 +435,8 @@ def compute_findings(
                     ok = np.isfinite(x)
                     if ok.sum() < 3 or np.unique(x[ok]).size < 2:
                         continue
+                    if question == "Q3" and system in gap_pairs:
+                        continue
                     est = float(_slope_rows(x[ok], full.cell_estimate[None, ok])[0])
                     dist = _slope_rows(x[ok], full.cell_distribution[:, ok])
                     low, high, p = _interval_p(est, dist, options.level)
@@ -437,6 +457,9 @@ def compute_findings(
                             width_threshold,
                         )
                     )
+    rows += _architecture_rows(
+        store, runs, options, metrics, conditions, lang_info, B, width_threshold
+    )
     # Q1/Q2 slopes of the pooled difference against severity (clean run at severity 0)
     for (system, task, metric, perturbation), per_sev in by_severity.items():
         kind = shift_kind(perturbation)
@@ -502,10 +525,15 @@ def compute_findings(
             "pooled row, and three languages over two classes for the trend: run more languages"
         )
     arch = sorted(set(str(a) for a in runs.get("architecture", pd.Series(dtype=str)).dropna()))
-    if not (any("decoder" in a for a in arch) and any("encoder" in a for a in arch)):
+    if not ("decoder-only" in arch and "encoder-only" in arch):
         missing["Q3 (architecture gap)"] = (
             "needs runs of an encoder-only and a decoder-only model on the same task and "
             f"languages; the store has architecture(s) {arch or ['(none recorded)']}"
+        )
+    elif not any(r["quantity"].startswith("decoder-only minus encoder-only") for r in rows):
+        missing["Q3 (architecture gap)"] = (
+            "the store has encoder-only and decoder-only models, but no task and condition "
+            "with runs of both in the same non-English languages"
         )
     if not any(r["question"] == "Q5" for r in rows):
         missing["Q5"] = (
@@ -514,6 +542,98 @@ def compute_findings(
             "points (systems trained on different intermediate tasks)"
         )
     return Findings(table, missing)
+
+
+def _architecture_rows(
+    store: Any,
+    runs: pd.DataFrame,
+    options: Any,
+    metrics: Sequence[str],
+    conditions: Sequence[Mapping[str, Any]],
+    lang_info: pd.DataFrame,
+    B: int,
+    width_threshold: float,
+) -> list[dict[str, Any]]:
+    """Q3: the decoder-only minus encoder-only gap, and its interaction with URIEL distance.
+
+    For every decoder-only model against every encoder-only model (by the
+    runs' ``architecture`` field), per task and condition: their paired
+    difference pooled over the non-English languages both were run on
+    (:func:`xcal.stats.pooled_difference`, the same units as the other rows),
+    and the OLS slope of the per-language gap against the language's URIEL
+    distance from English, its interval from the same resamples (does the gap
+    grow for distant languages?).
+    """
+    from xcal.stats import pooled_difference
+
+    if "architecture" not in runs.columns:
+        return []
+    arch_of = runs.groupby("model")["architecture"].first()
+    decoders = sorted(str(m) for m, a in arch_of.items() if a == "decoder-only")
+    encoders = sorted(str(m) for m, a in arch_of.items() if a == "encoder-only")
+    out: list[dict[str, Any]] = []
+    for decoder in decoders:
+        for encoder in encoders:
+            for condition in conditions:
+                cells = _load_cells(
+                    store, runs, options, decoder, condition, metrics, baseline=encoder
+                )
+                for metric, per_lang in cells.items():
+                    if not per_lang:
+                        continue
+                    langs = sorted(per_lang)
+                    res = pooled_difference(
+                        {lang: (per_lang[lang].system, per_lang[lang].baseline) for lang in langs},
+                        {lang: per_lang[lang].units for lang in langs},
+                        B=B,
+                        rng=_stable_seed(options.seed, "Q3", decoder, encoder, condition, metric),
+                        level=options.level,
+                    )
+                    row = _row(
+                        "Q3",
+                        "decoder-only minus encoder-only (pooled difference)",
+                        decoder,
+                        encoder,
+                        condition,
+                        metric,
+                        "non-English",
+                        res,
+                        width_threshold,
+                        (math.nan,) * 3,
+                    )
+                    row["direction"] = "decoder-only " + row["direction"].replace(
+                        f"{decoder} ", f"{decoder} (vs encoder-only {encoder}) ", 1
+                    )
+                    out.append(row)
+                    x = np.array(
+                        [lang_info["language_distance"].get(lang, math.nan) for lang in langs],
+                        dtype=float,
+                    )
+                    ok = np.isfinite(x)
+                    if ok.sum() < 3 or np.unique(x[ok]).size < 2:
+                        continue
+                    est = float(_slope_rows(x[ok], res.cell_estimate[None, ok])[0])
+                    dist = _slope_rows(x[ok], res.cell_distribution[:, ok])
+                    low, high, p = _interval_p(est, dist, options.level)
+                    out.append(
+                        _slope_row(
+                            "Q3",
+                            "decoder-only minus encoder-only gap: slope against URIEL distance "
+                            "from English",
+                            decoder,
+                            encoder,
+                            condition,
+                            metric,
+                            est,
+                            low,
+                            high,
+                            p,
+                            int(ok.sum()),
+                            res,
+                            width_threshold,
+                        )
+                    )
+    return out
 
 
 def _distances_by_measure(
