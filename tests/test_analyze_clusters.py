@@ -113,3 +113,25 @@ def test_analyze_resamples_premises_by_default_and_examples_on_request(tmp_path)
     ref = paired_bootstrap(sa, sb, B=300, rng=int(flat.seed)).iloc[0]
     assert (flat.ci_low, flat.ci_high) == pytest.approx((ref.ci_low, ref.ci_high), rel=1e-12)
     assert (row.ci_low, row.ci_high) != pytest.approx((ref.ci_low, ref.ci_high), rel=1e-12)
+
+
+@pytest.mark.slow  # writes two whole reports (tables, figures): about 20 s
+def test_the_command_line_turns_clusters_off(tmp_path) -> None:
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from xcal.cli import app
+
+    store = make_synthetic_store(
+        tmp_path / "store",
+        systems=(SyntheticSystem("baseline"), SyntheticSystem("inter")),
+        languages=("en", "de"),
+        n_examples=120,
+    )
+    for flag, word in (("--clusters", "clusters"), ("--no-clusters", "examples")):
+        out = tmp_path / flag.strip("-")
+        args = ["analyze", str(store.root), "-b", "baseline", "-o", str(out), "-m", "accuracy"]
+        result = CliRunner().invoke(app, [*args, "--n-boot", "50", flag])
+        assert result.exit_code == 0, result.output
+        methods = pd.read_csv(out / "results.csv")["method"].dropna()
+        assert methods.str.contains(f"bootstrap of .*{word}").all()
