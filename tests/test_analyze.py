@@ -366,12 +366,15 @@ def test_values_equal_xcal_metrics_on_the_evaluation_examples(small):
 
 
 def test_differences_equal_stats_paired_bootstrap_with_the_reported_seed(small):
+    # XNLI: the three hypotheses of a premise are resampled together by default
+    from xcal.analyze.clusters import unit_of
     from xcal.stats import metric_statistic, paired_bootstrap
 
     store, result = small
     a, keep = _eval_arrays(store, "inter", "sw")
     b, _ = _eval_arrays(store, "baseline", "sw")
     assert (a.example_ids == b.example_ids).all()
+    premises = [unit_of("xnli", str(i)) for i in a.example_ids[keep]]
     for metric, name, binning in (
         ("ece", "ece", "width"),
         ("ece_mass", "ece", "mass"),
@@ -391,7 +394,8 @@ def test_differences_equal_stats_paired_bootstrap_with_the_reported_seed(small):
         sb = metric_statistic(
             name, b.labels[keep], logits=b.logits[keep].astype(np.float64), binning=binning
         )
-        ref = paired_bootstrap(sa, sb, B=100, rng=int(row.seed)).iloc[0]
+        ref = paired_bootstrap(sa, sb, B=100, rng=int(row.seed), groups=premises).iloc[0]
+        assert f"{int(ref.n_groups)} clusters" in row.method
         assert row.estimate == pytest.approx(ref.estimate, rel=1e-12)
         assert row.ci_low == pytest.approx(ref.ci_low, rel=1e-9)
         assert row.ci_high == pytest.approx(ref.ci_high, rel=1e-9)

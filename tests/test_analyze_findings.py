@@ -119,7 +119,7 @@ def test_units_and_shift_kinds() -> None:
 
 @pytest.mark.slow
 def test_task_distance_question(tmp_path) -> None:
-    tasks = ("pawsx", "udpos", "squad", "panx")
+    tasks = ("pawsx", "udpos", "squad", "panx", "mnli")
     store = make_synthetic_store(
         tmp_path / "store",
         systems=(
@@ -129,24 +129,104 @@ def test_task_distance_question(tmp_path) -> None:
         languages=("en", "de", "sw"),
         n_examples=200,
     )
+    text, task = [0.1, 0.5, 0.3, 0.9, 0.2], [0.4, 0.1, 0.8, 0.3, 0.6]
     distances = pd.DataFrame(
-        {"task_a": tasks, "task_b": "xnli", "measure": "textemb", "distance": [0.1, 0.5, 0.3, 0.9]}
+        {
+            "task_a": tasks * 2,
+            "task_b": "xnli",
+            "measure": ["textemb"] * 5 + ["taskemb"] * 5,
+            "distance": text + task,
+        }
     )
     res = analyze_store(
         store,
         baseline="baseline",
         n_boot=200,
-        metrics=["accuracy"],
+        metrics=["accuracy", "ece"],
         task_distances=distances,
         cache=False,
     )
-    q5 = res.findings.table[res.findings.table["question"] == "Q5"]
-    assert set(q5["quantity"].str.split().str[0]) == {"pearson", "spearman", "kendall"}
-    assert (q5["n_units"] == 4).all()
-    pearson = q5[q5["quantity"].str.startswith("pearson")].iloc[0]
-    from xcal.stats.correlation import fisher_z_interval
-
-    assert (pearson.ci_low, pearson.ci_high) == pytest.approx(
-        fisher_z_interval(pearson.estimate, 4)
-    )
+    f = res.findings.table
+    q5 = f[f["question"] == "Q5"]
     assert "Q5" not in res.findings.missing
+    from xcal.stats.correlation import fisher_z_interval
+    from xcal.transfer import ndcg_at_k_score, regret_at_k_loss
+
+    for measure, dist in (("textemb", distances.iloc[:5]), ("taskemb", distances.iloc[5:])):
+        rows = q5[q5["quantity"].str.contains(f"with {measure} task distance")]
+        assert len(rows) == 6  # 3 correlations x 2 metrics
+        for method in ("pearson", "spearman", "kendall"):
+            row = rows[rows["quantity"].str.startswith(method) & (rows["metric"] == "ece")].iloc[0]
+            assert row.n_units == 5
+            assert (row.ci_low, row.ci_high) == pytest.approx(
+                fisher_z_interval(row.estimate, 5, method=method)
+            )
+            assert 0 < row.p_value <= 1
+        # choosing the intermediate task by distance: NDCG and Regret@1 of xcal.transfer
+        values = res.select(comparison="value", metric="accuracy", variant="raw")
+        values = values[values["language"] != "en"].groupby("system")["estimate"].mean()
+        perf = np.array([values[f"+{t}"] for t in dist["task_a"]])
+        scores = -dist["distance"].to_numpy()
+        for quantity, expected in (
+            ("NDCG", ndcg_at_k_score(perf, scores)),
+            ("Regret@1", regret_at_k_loss(perf, scores, 1)),
+        ):
+            row = q5[
+                (
+                    q5["quantity"]
+                    == f"{quantity} of choosing the intermediate task by {measure} distance"
+                )
+                & (q5["metric"] == "accuracy")
+            ].iloc[0]
+            assert row.estimate == pytest.approx(expected, rel=1e-9)
+            assert row.task == "xnli" and row.n_units == 5
+            # share of the 120 orderings of 5 candidates doing at least as well
+            assert 1 / 120 <= row.p_value <= 1 and (row.p_value * 120) == pytest.approx(
+                round(row.p_value * 120)
+            )
+    # calibration: performance is 1 - ECE
+    ece_ndcg = q5[q5["quantity"].str.startswith("NDCG") & (q5["metric"] == "ece")]
+    assert len(ece_ndcg) == 2
+
+
+@pytest.mark.slow
+def test_architecture_gap_and_its_interaction_with_distance(tmp_path) -> None:
+    # A decoder-only model overconfident everywhere, more so in the languages far
+    # from English (URIEL distance of hi, ur, sw well above de, fr); an
+    # encoder-only baseline.
+    far = {"hi": 4.0, "ur": 4.0, "sw": 4.0}  # near: 1.5
+    store = make_synthetic_store(
+        tmp_path / "store",
+        systems=(
+            SyntheticSystem("encoder"),
+            SyntheticSystem(
+                "decoder",
+                architecture="decoder-only",
+                logit_scale=lambda lang, p, s: far.get(lang, 1.5),
+            ),
+        ),
+        languages=LANGUAGES,
+        n_examples=300,
+    )
+    res = analyze_store(
+        store, baseline="encoder", n_boot=400, metrics=["accuracy", "ece"], cache=False
+    )
+    f = res.findings.table
+    q3 = f[(f["question"] == "Q3") & (f["metric"] == "ece")]
+    gap = q3[q3["quantity"] == "decoder-only minus encoder-only (pooled difference)"].iloc[0]
+    slope = q3[q3["quantity"].str.startswith("decoder-only minus encoder-only gap: slope")].iloc[0]
+    assert (gap.system, gap.baseline, gap.n_languages) == ("decoder", "encoder", 5)
+    # the gap is the mean of the per-language differences, decoder minus encoder
+    cells = res.select(comparison="difference", metric="ece", variant="raw", perturbation="none")
+    cells = cells[cells["language"] != "en"].sort_values("language")
+    assert gap.estimate == pytest.approx(cells["estimate"].mean(), rel=1e-9)
+    assert gap.ci_low > 0 and gap.direction.startswith("decoder-only decoder (vs encoder-only")
+    # the interaction: OLS slope of the per-language gap on URIEL distance, found
+    x = cells["language_distance"].to_numpy(float)
+    y = cells["estimate"].to_numpy(float)
+    xc = x - x.mean()
+    assert slope.estimate == pytest.approx(float(xc @ (y - y.mean()) / (xc @ xc)), rel=1e-9)
+    assert slope.ci_low > 0 and slope.p_value < 0.05
+    assert "Q3 (architecture gap)" not in res.findings.missing
+    # reported once: not again as the system's generic slope against distance
+    assert not (q3["quantity"] == "slope against URIEL distance from English").any()

@@ -218,6 +218,8 @@ def test_jobs_2_equals_jobs_1(store, serial):
     result = analyze_store(store, cache=False, jobs=2, **KWARGS)
     assert_same(result, serial)
     assert result.cells_computed == 6
+    # the XNLI premise clusters are resampled in the workers as in this process
+    assert serial.results["method"].str.contains(r"paired bootstrap of \d+ clusters").any()
 
 
 def test_the_command_line_passes_jobs_and_scheduler_on(store, tmp_path, monkeypatch):

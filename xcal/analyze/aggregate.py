@@ -131,8 +131,9 @@ def aggregate(
 
 
 def _task_distance_table(
-    task_distances: pd.DataFrame | str | os.PathLike[str] | None, measure: str
+    task_distances: pd.DataFrame | str | os.PathLike[str] | None, measure: str | None
 ) -> pd.DataFrame | None:
+    """The distances of ``measure`` (None: of every measure), checked."""
     if task_distances is None:
         return None
     frame = (
@@ -147,7 +148,7 @@ def _task_distance_table(
             f"task distances: missing column(s) {missing}; expected the output of "
             f"xcal.transfer.task_distances (task_a, task_b, measure, distance)"
         )
-    if "measure" in frame.columns:
+    if "measure" in frame.columns and measure is not None:
         frame = frame[frame["measure"] == measure]
         if frame.empty:
             raise ValueError(f"task distances: no rows with measure {measure!r}")

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from xcal.analyze.bootstrap import _bootstrap
+from xcal.analyze.clusters import cluster_codes
 from xcal.analyze.options import (
     CELL_FIELDS,
     MIN_FIT_EXAMPLES,
@@ -140,8 +141,17 @@ def analyse_cell(
     seed = _seed_for(options.seed, records[0])
     n = len(eval_ids)
     replicates: dict[tuple[str, str, str], np.ndarray] = {}
+    # The task's natural clusters (XNLI: a premise's hypotheses) move together;
+    # codes from the sorted ids, so the draws are the same in any worker.
+    codes, n_units = (
+        cluster_codes(str(records[0]["task"]), eval_ids) if options.clusters else (None, n)
+    )
+    if codes is not None and n_units == n:
+        codes = None  # every example its own cluster: the same draws, faster
+    clustered = codes is not None
     if options.n_boot > 0 and stats:
-        replicates = _bootstrap(stats, n, options.n_boot, seed)
+        replicates = _bootstrap(stats, n, options.n_boot, seed, codes, n_units)
+    resampled = f"{n_units} clusters" if clustered else "examples"
 
     rows: list[dict[str, Any]] = []
     base = {f: records[0][f] for f in CELL_FIELDS}
@@ -166,7 +176,7 @@ def analyse_cell(
                 "p_value": math.nan,
                 "p_adjusted": math.nan,
                 "correction": "",
-                "method": "bootstrap (percentile)" if replicates else "",
+                "method": f"bootstrap of {resampled} (percentile)" if replicates else "",
                 "n_examples": n,
                 "n_boot": options.n_boot,
                 "seed": seed,
@@ -197,7 +207,9 @@ def analyse_cell(
                 "ci_low": low,
                 "ci_high": high,
                 "p_value": p_value,
-                "method": "paired bootstrap (percentile, shift p-value)" if replicates else "",
+                "method": f"paired bootstrap of {resampled} (percentile, shift p-value)"
+                if replicates
+                else "",
                 "temperature": math.nan,
                 "baseline_run_id": run_of[options.baseline]["run_id"],
             }

@@ -14,7 +14,8 @@ languages (and XNLI's premise groups), and arranges the rows by question:
 * Q4 resource class: the difference pooled within each Joshi class, and its
   trend over classes.
 * Q5 task distance: correlation of the gain with the distance of the
-  intermediate task to the target task.
+  intermediate task to the target task (every distance measure), and the
+  NDCG and Regret@1 of choosing the intermediate task by distance.
 
 Every row carries its estimate, interval, p-value adjusted within the
 question's family (Holm), the number of languages and examples, and the
@@ -33,6 +34,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from xcal.analyze.clusters import unit_of
 
 #: Metrics pooled in the findings, when the analysis computed them.
 FINDING_METRICS: tuple[str, ...] = ("accuracy", "ece", "debiased_ece", "smooth_ece", "brier")
@@ -87,28 +90,6 @@ class Findings:
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def unit_of(task: str, example_id: str) -> str:
-    """The resampling unit of an example: its XNLI premise group, else the example itself.
-
-    XNLI's dev and test files list the three hypotheses of a premise on
-    consecutive lines, so ``xnli-dev-000123`` belongs to premise ``123 // 3``.
-    The same example id in several languages is the same source item, so the
-    unit is shared across languages either way. XQuAD's paragraphs are not
-    recorded in the store (its ids are question ids), so its questions are
-    resampled one by one.
-
-    Examples
-    --------
-    >>> unit_of("xnli", "xnli-dev-000124"), unit_of("pawsx", "pawsx-dev-000124")
-    ('xnli-dev-premise-41', 'pawsx-dev-000124')
-    """
-    if task == "xnli":
-        head, _, index = example_id.rpartition("-")
-        if index.isdigit():
-            return f"{head}-premise-{int(index) // 3}"
-    return example_id
 
 
 def shift_kind(perturbation: str) -> str | None:
@@ -192,8 +173,13 @@ def _load_cells(
     system: str,
     condition: Mapping[str, Any],
     metrics: Sequence[str],
+    baseline: str | None = None,
 ) -> dict[str, dict[str, _Cell]]:
-    """metric -> language -> cell of (system, baseline) statistics on the evaluation examples."""
+    """metric -> language -> cell of (system, baseline) statistics on the evaluation examples.
+
+    ``baseline`` defaults to the analysis' baseline (Q3 compares two systems).
+    """
+    baseline = options.baseline if baseline is None else baseline
     from xcal.analyze import predictions as pl
 
     keys = ["task", "split", "perturbation", "severity", "perturbation_seed"]
@@ -204,7 +190,7 @@ def _load_cells(
     out: dict[str, dict[str, _Cell]] = {m: {} for m in metrics}
     for language, lang_runs in part.groupby("language", sort=True):
         mine = lang_runs[lang_runs["model"] == system]
-        base = lang_runs[lang_runs["model"] == options.baseline]
+        base = lang_runs[lang_runs["model"] == baseline]
         if mine.empty or base.empty:
             continue
         ps = pl.load_predictions(store, mine.iloc[0].to_dict(), options)
@@ -219,7 +205,13 @@ def _load_cells(
         es = ps.subset(np.array([pos_s[i] for i in common], dtype=np.intp))
         eb = pb.subset(np.array([pos_b[i] for i in common], dtype=np.intp))
         ss, sb = pl._score(es, es.base_temperature), pl._score(eb, eb.base_temperature)
-        units = np.array([unit_of(str(condition["task"]), str(i)) for i in common], dtype=object)
+        units = np.array(
+            [
+                unit_of(str(condition["task"]), str(i)) if options.clusters else str(i)
+                for i in common
+            ],
+            dtype=object,
+        )
         for m in metrics:
             a = pl._statistic(m, es, ss, options.n_bins)
             b = pl._statistic(m, eb, sb, options.n_bins)
@@ -285,6 +277,7 @@ def compute_findings(
     B: int = DEFAULT_POOLED_B,
     width_threshold: float = WIDTH_THRESHOLD,
     mixedlm: bool = True,
+    distances: pd.DataFrame | None = None,
 ) -> Findings:
     """Pooled findings per research question (see the module docstring).
 
@@ -303,6 +296,9 @@ def compute_findings(
         Interval width (in metric units) above which a row is inconclusive.
     mixedlm : bool
         Fit the mixed-effects cross-check for per-example metrics.
+    distances : DataFrame, optional
+        Task distances of every measure (task_a, task_b, measure, distance)
+        for Q5; without them, the results' ``task_distance`` column.
 
     Returns
     -------
@@ -339,6 +335,18 @@ def compute_findings(
         pass
 
     systems = sorted(set(runs["model"]) - {options.baseline})
+    arch_of = (
+        runs.groupby("model")["architecture"].first().astype(str).to_dict()
+        if "architecture" in runs.columns
+        else {}
+    )
+    # a decoder-only system against an encoder-only baseline: its URIEL slope
+    # is the architecture gap's interaction, reported among the Q3 gap rows
+    gap_pairs = {
+        s
+        for s in systems
+        if arch_of.get(s) == "decoder-only" and arch_of.get(options.baseline) == "encoder-only"
+    }
     conditions: list[dict[str, Any]] = [
         {str(k): v for k, v in record.items()}
         for record in runs[["task", "split", "perturbation", "severity", "perturbation_seed"]]
@@ -427,6 +435,8 @@ def compute_findings(
                     ok = np.isfinite(x)
                     if ok.sum() < 3 or np.unique(x[ok]).size < 2:
                         continue
+                    if question == "Q3" and system in gap_pairs:
+                        continue
                     est = float(_slope_rows(x[ok], full.cell_estimate[None, ok])[0])
                     dist = _slope_rows(x[ok], full.cell_distribution[:, ok])
                     low, high, p = _interval_p(est, dist, options.level)
@@ -447,6 +457,9 @@ def compute_findings(
                             width_threshold,
                         )
                     )
+    rows += _architecture_rows(
+        store, runs, options, metrics, conditions, lang_info, B, width_threshold
+    )
     # Q1/Q2 slopes of the pooled difference against severity (clean run at severity 0)
     for (system, task, metric, perturbation), per_sev in by_severity.items():
         kind = shift_kind(perturbation)
@@ -492,7 +505,7 @@ def compute_findings(
         row["method"] = method
         rows.append(row)
 
-    rows += _task_distance_rows(rows, results, options)
+    rows += _task_distance_rows(rows, results, options, distances)
     table = _frame(rows)
     if not table.empty:
         table = adjust_pvalues(table, "holm", by=["question", "metric"])
@@ -512,10 +525,15 @@ def compute_findings(
             "pooled row, and three languages over two classes for the trend: run more languages"
         )
     arch = sorted(set(str(a) for a in runs.get("architecture", pd.Series(dtype=str)).dropna()))
-    if not (any("decoder" in a for a in arch) and any("encoder" in a for a in arch)):
+    if not ("decoder-only" in arch and "encoder-only" in arch):
         missing["Q3 (architecture gap)"] = (
             "needs runs of an encoder-only and a decoder-only model on the same task and "
             f"languages; the store has architecture(s) {arch or ['(none recorded)']}"
+        )
+    elif not any(r["quantity"].startswith("decoder-only minus encoder-only") for r in rows):
+        missing["Q3 (architecture gap)"] = (
+            "the store has encoder-only and decoder-only models, but no task and condition "
+            "with runs of both in the same non-English languages"
         )
     if not any(r["question"] == "Q5" for r in rows):
         missing["Q5"] = (
@@ -526,27 +544,220 @@ def compute_findings(
     return Findings(table, missing)
 
 
-def _task_distance_rows(
-    rows: list[dict[str, Any]], results: pd.DataFrame, options: Any
+def _architecture_rows(
+    store: Any,
+    runs: pd.DataFrame,
+    options: Any,
+    metrics: Sequence[str],
+    conditions: Sequence[Mapping[str, Any]],
+    lang_info: pd.DataFrame,
+    B: int,
+    width_threshold: float,
 ) -> list[dict[str, Any]]:
-    """Q5: correlation of the pooled clean gain with the intermediate task's distance.
+    """Q3: the decoder-only minus encoder-only gap, and its interaction with URIEL distance.
 
-    One point per system x target task: the gain (positive = better) pooled
-    over non-English languages, against the task distance of the system's
-    intermediate task(s). Pearson with a Fisher-z interval; Spearman and
-    Kendall with percentile-bootstrap intervals (not validated at n = 6-10);
-    permutation p-values for all three.
+    For every decoder-only model against every encoder-only model (by the
+    runs' ``architecture`` field), per task and condition: their paired
+    difference pooled over the non-English languages both were run on
+    (:func:`xcal.stats.pooled_difference`, the same units as the other rows),
+    and the OLS slope of the per-language gap against the language's URIEL
+    distance from English, its interval from the same resamples (does the gap
+    grow for distant languages?).
+    """
+    from xcal.stats import pooled_difference
+
+    if "architecture" not in runs.columns:
+        return []
+    arch_of = runs.groupby("model")["architecture"].first()
+    decoders = sorted(str(m) for m, a in arch_of.items() if a == "decoder-only")
+    encoders = sorted(str(m) for m, a in arch_of.items() if a == "encoder-only")
+    out: list[dict[str, Any]] = []
+    for decoder in decoders:
+        for encoder in encoders:
+            for condition in conditions:
+                cells = _load_cells(
+                    store, runs, options, decoder, condition, metrics, baseline=encoder
+                )
+                for metric, per_lang in cells.items():
+                    if not per_lang:
+                        continue
+                    langs = sorted(per_lang)
+                    res = pooled_difference(
+                        {lang: (per_lang[lang].system, per_lang[lang].baseline) for lang in langs},
+                        {lang: per_lang[lang].units for lang in langs},
+                        B=B,
+                        rng=_stable_seed(options.seed, "Q3", decoder, encoder, condition, metric),
+                        level=options.level,
+                    )
+                    row = _row(
+                        "Q3",
+                        "decoder-only minus encoder-only (pooled difference)",
+                        decoder,
+                        encoder,
+                        condition,
+                        metric,
+                        "non-English",
+                        res,
+                        width_threshold,
+                        (math.nan,) * 3,
+                    )
+                    row["direction"] = "decoder-only " + row["direction"].replace(
+                        f"{decoder} ", f"{decoder} (vs encoder-only {encoder}) ", 1
+                    )
+                    out.append(row)
+                    x = np.array(
+                        [lang_info["language_distance"].get(lang, math.nan) for lang in langs],
+                        dtype=float,
+                    )
+                    ok = np.isfinite(x)
+                    if ok.sum() < 3 or np.unique(x[ok]).size < 2:
+                        continue
+                    est = float(_slope_rows(x[ok], res.cell_estimate[None, ok])[0])
+                    dist = _slope_rows(x[ok], res.cell_distribution[:, ok])
+                    low, high, p = _interval_p(est, dist, options.level)
+                    out.append(
+                        _slope_row(
+                            "Q3",
+                            "decoder-only minus encoder-only gap: slope against URIEL distance "
+                            "from English",
+                            decoder,
+                            encoder,
+                            condition,
+                            metric,
+                            est,
+                            low,
+                            high,
+                            p,
+                            int(ok.sum()),
+                            res,
+                            width_threshold,
+                        )
+                    )
+    return out
+
+
+def _distances_by_measure(
+    results: pd.DataFrame, options: Any, distances: pd.DataFrame | None
+) -> dict[str, dict[tuple[str, str], float]]:
+    """measure -> (system, target task) -> distance of the system's intermediate task(s).
+
+    From every measure of ``distances`` (task_a, task_b[, measure], distance),
+    or, without it, from the results' ``task_distance`` column (the measure
+    the analysis was asked for). Several intermediate tasks: their mean.
+    """
+    pairs = results[["system", "intermediate_tasks", "task"]].drop_duplicates()
+    if distances is None:
+        if "task_distance" not in results.columns or results["task_distance"].isna().all():
+            return {}
+        known = results.dropna(subset=["task_distance"])
+        means = known.groupby(["system", "task"])["task_distance"].mean()
+        return {
+            options.task_distance_measure: {
+                (str(key[0]), str(key[1])): float(d)  # type: ignore[index]
+                for key, d in means.items()
+            }
+        }
+    out: dict[str, dict[tuple[str, str], float]] = {}
+    measure_of = (
+        distances["measure"]
+        if "measure" in distances.columns
+        else pd.Series("distance", index=distances.index)
+    )
+    for measure, part in distances.groupby(measure_of, sort=True):
+        lookup: dict[tuple[str, str], float] = {}
+        for a, b, d in zip(part["task_a"], part["task_b"], part["distance"], strict=True):
+            lookup[(str(a), str(b))] = float(d)
+            lookup.setdefault((str(b), str(a)), float(d))
+        table: dict[tuple[str, str], float] = {}
+        for system, inter, target in pairs.itertuples(index=False):
+            values = [
+                lookup[(t, str(target))]
+                for t in str(inter or "").split("+")
+                if (t, str(target)) in lookup
+            ]
+            if values:
+                table[(str(system), str(target))] = float(np.mean(values))
+        if table:
+            out[str(measure)] = table
+    return out
+
+
+def _performance(metric: str, value: float) -> float:
+    """A non-negative, higher-is-better performance for ranking (NDCG needs one).
+
+    Accuracy as is; a calibration error ``1 - error`` (in [0, 1] for the binned
+    and smooth ECE); Brier ``1 - brier / 2`` (multi-class Brier is in [0, 2]).
+    """
+    if metric == "brier":
+        return 1.0 - value / 2.0
+    from xcal.analyze.results import metric_info
+
+    return value if metric_info(metric).higher_is_better else 1.0 - value
+
+
+def _random_order_reference(
+    performance: np.ndarray, scores: np.ndarray, seed: int
+) -> tuple[float, float, float, float, float, float]:
+    """NDCG and Regret@1 of the distance ranking, against random rankings.
+
+    Returns ``(ndcg, p_ndcg, ndcg_random, regret, p_regret, regret_random)``:
+    each p-value is the share of orderings of the candidates that do at least
+    as well (all orderings up to 8 candidates, else 10,000 random ones), and
+    ``*_random`` is the mean over those orderings (the value of a random choice).
+    """
+    import itertools
+
+    from xcal.transfer import ndcg_at_k_score, regret_at_k_loss
+
+    k = performance.size
+    ndcg = ndcg_at_k_score(performance, scores)
+    regret = regret_at_k_loss(performance, scores, 1)
+    if k <= 8:
+        orders = np.array(list(itertools.permutations(range(k))))
+    else:
+        gen = np.random.default_rng(seed)
+        orders = np.stack([gen.permutation(k) for _ in range(10_000)])
+    # candidate orders[o, j] gets the j-th highest score
+    random_scores = np.empty(orders.shape, dtype=np.float64)
+    random_scores[np.arange(len(orders))[:, None], orders] = np.arange(k, 0, -1)[None, :]
+    ndcgs = np.array([ndcg_at_k_score(performance, r) for r in random_scores])
+    regrets = np.array([regret_at_k_loss(performance, r, 1) for r in random_scores])
+    tol = 1e-12
+    return (
+        ndcg,
+        float(np.mean(ndcgs >= ndcg - tol)),
+        float(ndcgs.mean()),
+        regret,
+        float(np.mean(regrets <= regret + tol)),
+        float(regrets.mean()),
+    )
+
+
+def _task_distance_rows(
+    rows: list[dict[str, Any]],
+    results: pd.DataFrame,
+    options: Any,
+    distances: pd.DataFrame | None = None,
+) -> list[dict[str, Any]]:
+    """Q5: does the intermediate task's distance to the target predict the gain?
+
+    One point per system x target task: the clean gain (positive = better)
+    pooled over non-English languages, against the distance of the system's
+    intermediate task(s), for every distance measure. Pearson, Spearman and
+    Kendall with Fisher-z intervals (the rank correlations with the standard
+    errors of Fieller, Hartley & Pearson 1957; coverage tested at n = 6-10)
+    and permutation p-values. Then, per target task with at least two
+    candidate systems: the NDCG and the Regret@1 of choosing the intermediate
+    task by distance (nearest first; :mod:`xcal.transfer.selection`), with
+    the share of random orderings that do at least as well as p-value.
     """
     from xcal.analyze.results import metric_info
     from xcal.stats import correlation
     from xcal.stats.correlation import fisher_z_interval
 
-    if "task_distance" not in results.columns or results["task_distance"].isna().all():
+    measures = _distances_by_measure(results, options, distances)
+    if not measures:
         return []
-    distance = (
-        results.dropna(subset=["task_distance"]).groupby(["system", "task"])["task_distance"].mean()
-    )
-    out: list[dict[str, Any]] = []
     clean = [
         r
         for r in rows
@@ -554,68 +765,135 @@ def _task_distance_rows(
         and r["pool"] == "non-English"
         and r["quantity"] == "pooled difference"
     ]
-    for metric in sorted({r["metric"] for r in clean}):
-        sign = 1.0 if metric_info(metric).higher_is_better else -1.0
-        points = [
-            (distance.get((r["system"], r["task"]), math.nan), sign * r["estimate"], r)
-            for r in clean
-            if r["metric"] == metric
-        ]
-        points = [p for p in points if p[0] == p[0]]
-        if len(points) < 4 or len({p[0] for p in points}) < 2:
-            continue
-        x = np.array([p[0] for p in points])
-        y = np.array([p[1] for p in points])
-        table = correlation(
-            x,
-            y,
-            ["pearson", "spearman", "kendall"],
-            B=max(options.n_boot, 1),
-            n_permutations=max(options.n_boot, 1),
-            rng=options.seed,
-            progress=False,
-        )
-        for t in table.to_dict("records"):
-            est = float(t["estimate"])
-            low, high = (
-                fisher_z_interval(est, len(points), options.level)
-                if t["metric"] == "pearson" and np.isfinite(est)
-                else (float(t["ci_low"]), float(t["ci_high"]))
-            )
-            words = (
-                f"{t['metric']} correlation of the {metric} gain with task distance "
-                f"{est:+.2f} [{low:+.2f}, {high:+.2f}] over {len(points)} system x task points"
-            )
-            if high - low > 0.5:
-                words += "; inconclusive at this sample size"
-            out.append(
-                {
-                    "question": "Q5",
-                    "quantity": f"{t['metric']} correlation of gain with task distance",
-                    "system": "all",
-                    "baseline": options.baseline,
-                    "task": "all",
-                    "perturbation": "none",
-                    "severity": 0.0,
-                    "metric": metric,
-                    "pool": "non-English",
-                    "estimate": est,
-                    "ci_low": low,
-                    "ci_high": high,
-                    "p_value": float(t["p_value"]),
-                    "n_languages": int(max(p[2]["n_languages"] for p in points)),
-                    "n_examples": int(sum(p[2]["n_examples"] for p in points)),
-                    "n_units": len(points),
-                    "conclusive": bool(high - low <= 0.5),
-                    "n_needed_per_language": math.nan,
-                    "direction": words,
-                    "method": ("Fisher z" if t["metric"] == "pearson" else "percentile bootstrap")
-                    + " interval; permutation p-value",
-                    "mixedlm_estimate": math.nan,
-                    "mixedlm_ci_low": math.nan,
-                    "mixedlm_ci_high": math.nan,
-                }
-            )
+    values = results[
+        (results["comparison"] == "value")
+        & (results["variant"] == "raw")
+        & (results["perturbation"] == "none")
+        & ~results["language"].isin(list(options.english))
+    ]
+    mean_value = values.groupby(["system", "task", "metric"])["estimate"].mean()
+    blank = {
+        "baseline": options.baseline,
+        "perturbation": "none",
+        "severity": 0.0,
+        "pool": "non-English",
+        "n_needed_per_language": math.nan,
+        "mixedlm_estimate": math.nan,
+        "mixedlm_ci_low": math.nan,
+        "mixedlm_ci_high": math.nan,
+    }
+    out: list[dict[str, Any]] = []
+    for measure, distance in measures.items():
+        for metric in sorted({r["metric"] for r in clean}):
+            sign = 1.0 if metric_info(metric).higher_is_better else -1.0
+            points = [
+                (distance[(r["system"], r["task"])], sign * r["estimate"], r)
+                for r in clean
+                if r["metric"] == metric and (r["system"], r["task"]) in distance
+            ]
+            n_points = len(points)
+            if n_points >= 4 and len({p[0] for p in points}) >= 2:
+                x = np.array([p[0] for p in points])
+                y = np.array([p[1] for p in points])
+                table = correlation(
+                    x,
+                    y,
+                    ["pearson", "spearman", "kendall"],
+                    B=1,
+                    n_permutations=max(options.n_boot, 1),
+                    rng=_stable_seed(options.seed, "Q5", measure, metric),
+                    progress=False,
+                )
+                for t in table.to_dict("records"):
+                    est, method = float(t["estimate"]), str(t["metric"])
+                    low = high = math.nan
+                    if np.isfinite(est) and n_points >= (5 if method == "kendall" else 4):
+                        low, high = fisher_z_interval(est, n_points, options.level, method)
+                    width = high - low
+                    interval = (
+                        f"[{low:+.2f}, {high:+.2f}]"
+                        if np.isfinite(width)
+                        else "(no interval: Kendall's needs 5 points)"
+                        if method == "kendall" and n_points < 5
+                        else "(no interval)"
+                    )
+                    words = (
+                        f"{method} correlation of the {metric} gain with {measure} task distance "
+                        f"{est:+.2f} {interval} over {n_points} system x task points"
+                    )
+                    if not width <= 0.5:
+                        words += "; inconclusive at this sample size"
+                    out.append(
+                        {
+                            **blank,
+                            "question": "Q5",
+                            "quantity": f"{method} correlation of gain with {measure} task distance",
+                            "system": "all",
+                            "task": "all",
+                            "metric": metric,
+                            "estimate": est,
+                            "ci_low": low,
+                            "ci_high": high,
+                            "p_value": float(t["p_value"]),
+                            "n_languages": int(max(p[2]["n_languages"] for p in points)),
+                            "n_examples": int(sum(p[2]["n_examples"] for p in points)),
+                            "n_units": n_points,
+                            "conclusive": bool(width <= 0.5),
+                            "direction": words,
+                            "method": "Fisher z interval"
+                            + ("" if method == "pearson" else " (Fieller et al. 1957 variance)")
+                            + "; permutation p-value",
+                        }
+                    )
+            # choosing the intermediate task by distance, per target task
+            by_target: dict[str, list[tuple[float, float, dict[str, Any]]]] = {}
+            for d, _gain, r in points:
+                value = mean_value.get((r["system"], r["task"], metric), math.nan)
+                if value == value:
+                    by_target.setdefault(str(r["task"]), []).append(
+                        (d, _performance(metric, float(value)), r)
+                    )
+            for target, cands in sorted(by_target.items()):
+                perf = np.array([c[1] for c in cands])
+                if len(cands) < 2 or not (perf > 0).all():
+                    continue
+                scores = -np.array([c[0] for c in cands])
+                ndcg, p_ndcg, ndcg_random, regret, p_regret, regret_random = (
+                    _random_order_reference(perf, scores, _stable_seed(options.seed, target))
+                )
+                nearest = cands[int(np.argmax(scores))][2]["system"]
+                best = cands[int(np.argmax(perf))][2]["system"]
+                for quantity, est, p, reference in (
+                    ("NDCG", ndcg, p_ndcg, ndcg_random),
+                    ("Regret@1", regret, p_regret, regret_random),
+                ):
+                    words = (
+                        f"choosing the intermediate task by {measure} distance for {target}: "
+                        f"{quantity} {est:.3f} on {metric} over {len(cands)} candidate systems "
+                        f"(random order: {reference:.3f} on average; nearest {nearest}, best {best})"
+                    )
+                    out.append(
+                        {
+                            **blank,
+                            "question": "Q5",
+                            "quantity": f"{quantity} of choosing the intermediate task by "
+                            f"{measure} distance",
+                            "system": "all",
+                            "task": target,
+                            "metric": metric,
+                            "estimate": est,
+                            "ci_low": math.nan,
+                            "ci_high": math.nan,
+                            "p_value": p,
+                            "n_languages": int(max(c[2]["n_languages"] for c in cands)),
+                            "n_examples": int(sum(c[2]["n_examples"] for c in cands)),
+                            "n_units": len(cands),
+                            "conclusive": False,
+                            "direction": words,
+                            "method": "xcal.transfer.selection on pooled non-English values; "
+                            "p-value: share of orderings of the candidates doing at least as well",
+                        }
+                    )
     return out
 
 

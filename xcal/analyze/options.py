@@ -13,7 +13,7 @@ from typing import Any
 from xcal.analyze.results import METRICS
 
 #: Bump when what the pipeline computes changes: invalidates every cache entry.
-ANALYSIS_VERSION = 3  # 2: sorted-id resampling; 3: temperature fit changes
+ANALYSIS_VERSION = 4  # 2: sorted-id resampling; 3: temperature fit changes; 4: clusters
 
 #: Run fields that make a cell: runs that share them hold the same examples.
 CELL_FIELDS: tuple[str, ...] = (
@@ -78,6 +78,7 @@ class AnalysisOptions:
     language_view: str = "syntax_knn"
     task_distance_measure: str = "textemb"
     shared_examples: bool = False  # compare runs holding other examples on the ids they share
+    clusters: bool = True  # resample a task's natural clusters (xcal.analyze.clusters)
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.metrics if m not in METRICS]

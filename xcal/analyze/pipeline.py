@@ -167,6 +167,7 @@ def analyze_store(
     pooled: bool = True,
     figures: str = "main",
     tables: bool = True,
+    clusters: bool = True,
 ) -> AnalysisResult:
     """Analyse every run of a prediction store against a baseline system.
 
@@ -236,6 +237,10 @@ def analyze_store(
         paged per-language appendix, or none.
     tables : bool, default=True
         Write the report's LaTeX tables (with ``out``).
+    clusters : bool, default=True
+        Resample each task's natural clusters as wholes, in the per-cell
+        intervals and the findings (XNLI: the three hypotheses of a premise;
+        :mod:`xcal.analyze.clusters`); False resamples examples one by one.
 
     Returns
     -------
@@ -265,6 +270,7 @@ def analyze_store(
         retrieval_temperature=retrieval_temperature,
         task_distance_measure=task_distance_measure,
         shared_examples=shared_examples,
+        clusters=clusters,
     )
     if not isinstance(store, PredictionStore):
         root = Path(store)
@@ -322,7 +328,10 @@ def analyze_store(
         if pooled:
             from xcal.analyze.findings import compute_findings
 
-            result.findings = compute_findings(store, runs, options, result.results)
+            every_measure = _task_distance_table(task_distances, None)
+            result.findings = compute_findings(
+                store, runs, options, result.results, distances=every_measure
+            )
         if out is not None:
             result.write_report(
                 out,

@@ -219,6 +219,14 @@ def analyze(
             "share, announced in the summary (default: such a cell is an error).",
         ),
     ] = False,
+    clusters: Annotated[
+        bool,
+        typer.Option(
+            "--clusters/--no-clusters",
+            help="Resample a task's natural clusters as wholes in every interval (XNLI: the "
+            "three hypotheses of a premise); --no-clusters resamples examples one by one.",
+        ),
+    ] = True,
 ) -> None:
     """Analyse a prediction store: metrics, recalibration, paired tests, tables, figures.
 
@@ -329,6 +337,7 @@ def analyze(
             progress=None if not quiet else False,
             table_options=table_options,
             shared_examples=on_shared_examples,
+            clusters=clusters,
             jobs=jobs,
             scheduler=scheduler,
             figures=figures,
