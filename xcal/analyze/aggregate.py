@@ -23,6 +23,7 @@ from xcal.analyze.options import RELIABILITY_COLUMNS, AnalysisOptions
 from xcal.analyze.results import conform, empty_results, metric_info
 
 if TYPE_CHECKING:
+    from xcal.analyze.display_names import DisplayNames
     from xcal.analyze.execute import Executor
     from xcal.analyze.figures import Display
     from xcal.analyze.findings import Findings
@@ -76,11 +77,16 @@ class AnalysisResult:
 
         return build_tables(self, options)
 
-    def figures(self, which: str = "main") -> dict[str, Display]:
-        """The report's figures, drawn (see :func:`xcal.analyze.report.build_figures`)."""
+    def figures(self, which: str = "main", names: DisplayNames | None = None) -> dict[str, Display]:
+        """The report's figures, drawn (see :func:`xcal.analyze.report.build_figures`).
+
+        ``names`` (:class:`~xcal.analyze.display_names.DisplayNames`) gives the
+        printed names of tasks, systems, conditions and languages (default:
+        the defaults, e.g. XNLI, "char. noise 5%").
+        """
         from xcal.analyze.report import build_figures
 
-        return build_figures(self, which)
+        return build_figures(self, which, names)
 
     def write_report(
         self,

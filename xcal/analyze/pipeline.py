@@ -181,7 +181,8 @@ def analyze_store(
     out : path, optional
         Also write the report folder there (results, tables, figures, index.md).
     table_options : TableOptions, optional
-        Interval style, display names and page of the report's tables.
+        Interval style and page of the report's tables, and the display
+        names its tables and figures print.
     metrics : sequence of str, optional
         Subset of :data:`xcal.analyze.results.METRICS` (default: all).
     n_boot : int, default=10,000

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from xcal.analyze.aggregate import AnalysisResult
+    from xcal.analyze.display_names import DisplayNames
     from xcal.analyze.execute import Executor
     from xcal.analyze.figures import Display
     from xcal.analyze.latex import LatexTable
@@ -123,7 +124,9 @@ def _check_level(figures: str) -> str:
     return figures
 
 
-def figure_specs(result: AnalysisResult, figures: str = "main") -> list[FigureSpec]:
+def figure_specs(
+    result: AnalysisResult, figures: str = "main", names: DisplayNames | None = None
+) -> list[FigureSpec]:
     """The report's figures, not yet drawn (those its data supports).
 
     ``figures="main"`` gives figures whose size does not grow with the grid:
@@ -134,8 +137,14 @@ def figure_specs(result: AnalysisResult, figures: str = "main") -> list[FigureSp
     :data:`~xcal.analyze.figures.reliability.PAGE_SHAPE` panels, and one heatmap
     per system with every language (one colour scale for all systems of a
     task). ``"none"`` gives none. Each spec holds only the rows it draws.
+
+    Rows are picked by identifier; titles, legends, tick labels and captions
+    print the ``names`` of tasks, systems, conditions and languages (the
+    tables' :attr:`TableOptions.names <xcal.analyze.tables.TableOptions.names>`
+    in a report; default :data:`~xcal.analyze.display_names.DEFAULT_NAMES`).
     """
     from xcal.analyze import figures as f
+    from xcal.analyze.display_names import DEFAULT_NAMES
     from xcal.analyze.figures._select import language_order
     from xcal.analyze.figures.reliability import PAGE_SHAPE, grid_pages
     from xcal.analyze.figures.reliability_summary import MAX_PANELS, resource_class_groups
@@ -147,13 +156,15 @@ def figure_specs(result: AnalysisResult, figures: str = "main") -> list[FigureSp
     if frame.empty or _check_level(figures) == "none":
         return specs
     appendix = figures == "all"
-    baseline = result.options.baseline
+    names = names or DEFAULT_NAMES
+    baseline = names.system(result.options.baseline)
     classes = frame.drop_duplicates("language").set_index("language")["resource_class"]
     groups = resource_class_groups(
         {str(k): float(v) for k, v in zip(classes.index, classes.astype(float), strict=True)}
     )
     rel = result.reliability
     for task in sorted(frame["task"].unique()):
+        shown = names.task(task)
         clean = rel[
             (rel["task"] == task) & (rel["perturbation"] == "none") & (rel["variant"] == "raw")
         ]
@@ -163,7 +174,7 @@ def figure_specs(result: AnalysisResult, figures: str = "main") -> list[FigureSp
             specs.append(
                 FigureSpec(
                     _slug("reliability", task),
-                    f"Reliability on {task} (clean, raw probabilities), systems overlaid, "
+                    f"Reliability on {shown} (clean, raw probabilities), systems overlaid, "
                     + (
                         f"{n_languages} languages pooled by resource class (Joshi et al. 2020)"
                         if pooled
@@ -175,6 +186,7 @@ def figure_specs(result: AnalysisResult, figures: str = "main") -> list[FigureSp
                         clean,
                         task=task,
                         groups=groups if pooled else None,
+                        names=names,
                     ),
                 )
             )
@@ -186,8 +198,9 @@ def figure_specs(result: AnalysisResult, figures: str = "main") -> list[FigureSp
                     specs.append(
                         FigureSpec(
                             _slug("reliability_grid", task) + f"_p{k:02d}",
-                            f"Appendix: reliability diagrams on {task} (clean, raw), page {k} of "
-                            f"{len(pages)}: {', '.join(rows)} x {', '.join(cols)}.",
+                            f"Appendix: reliability diagrams on {shown} (clean, raw), page {k} "
+                            f"of {len(pages)}: {', '.join(map(names.language, rows))} x "
+                            f"{', '.join(map(names.system, cols))}.",
                             partial(
                                 f.ReliabilityGridDisplay.from_results,
                                 clean[clean["language"].isin(rows) & clean["system"].isin(cols)],
@@ -195,6 +208,7 @@ def figure_specs(result: AnalysisResult, figures: str = "main") -> list[FigureSp
                                 languages=rows,
                                 systems=cols,
                                 page_shape=PAGE_SHAPE,
+                                names=names,
                             ),
                         )
                     )
@@ -210,8 +224,15 @@ def figure_specs(result: AnalysisResult, figures: str = "main") -> list[FigureSp
             specs.append(
                 FigureSpec(
                     _slug("forest_ece", task),
-                    f"Difference in ECE to {baseline} on {task} (clean) with 95% paired bootstrap intervals.",
-                    partial(f.ForestPlotDisplay.from_results, diffs, metric="ece", task=task),
+                    f"Difference in ECE to {baseline} on {shown} (clean) with 95% paired "
+                    "bootstrap intervals.",
+                    partial(
+                        f.ForestPlotDisplay.from_results,
+                        diffs,
+                        metric="ece",
+                        task=task,
+                        names=names,
+                    ),
                 )
             )
         values = select(frame, task=task, comparison="value", metric="ece", variant="raw")
@@ -219,9 +240,11 @@ def figure_specs(result: AnalysisResult, figures: str = "main") -> list[FigureSp
             specs.append(
                 FigureSpec(
                     _slug("heatmap_ece", task),
-                    f"ECE on {task} per perturbation severity (columns) and language or "
+                    f"ECE on {shown} per perturbation severity (columns) and language or "
                     "resource class (rows), every system on one colour scale.",
-                    partial(f.MetricHeatmapGridDisplay.from_results, values, task=task),
+                    partial(
+                        f.MetricHeatmapGridDisplay.from_results, values, task=task, names=names
+                    ),
                 )
             )
             if appendix:
@@ -231,7 +254,8 @@ def figure_specs(result: AnalysisResult, figures: str = "main") -> list[FigureSp
                     specs.append(
                         FigureSpec(
                             _slug("heatmap_ece", system, task),
-                            f"Appendix: ECE of {system} on {task} per language and perturbation "
+                            f"Appendix: ECE of {names.system(system)} on {shown} per language "
+                            "and perturbation "
                             "severity (one colour scale for every system of the task).",
                             partial(
                                 f.MetricHeatmapDisplay.from_results,
@@ -242,6 +266,7 @@ def figure_specs(result: AnalysisResult, figures: str = "main") -> list[FigureSp
                                 max_rows=60,
                                 vmin=low,
                                 vmax=high,
+                                names=names,
                             ),
                         )
                     )
@@ -252,12 +277,13 @@ def figure_specs(result: AnalysisResult, figures: str = "main") -> list[FigureSp
             specs.append(
                 FigureSpec(
                     _slug("severity", task),
-                    f"Accuracy and mean confidence on {task} as perturbations grow (mean over "
+                    f"Accuracy and mean confidence on {shown} as perturbations grow (mean over "
                     "languages; one y axis for every panel).",
                     partial(
                         f.SeverityCurveDisplay.from_results,
                         select(frame, task=task, comparison="value"),
                         task=task,
+                        names=names,
                     ),
                 )
             )
@@ -272,15 +298,22 @@ def figure_specs(result: AnalysisResult, figures: str = "main") -> list[FigureSp
                         _slug("gain_vs_distance", metric),
                         f"{metric.upper() if metric == 'ece' else metric.capitalize()} gain over "
                         f"{baseline} against task distance, with the OLS fit and its 95% band.",
-                        partial(f.GainDistanceDisplay.from_results, frame, metric=metric),
+                        partial(
+                            f.GainDistanceDisplay.from_results, frame, metric=metric, names=names
+                        ),
                     )
                 )
     return specs
 
 
-def build_figures(result: AnalysisResult, figures: str = "main") -> dict[str, Display]:
-    """Draw the report's figures (for Jupyter: ``result.figures()["..."]``)."""
-    return {spec.name: spec.draw() for spec in figure_specs(result, figures)}
+def build_figures(
+    result: AnalysisResult, figures: str = "main", names: DisplayNames | None = None
+) -> dict[str, Display]:
+    """Draw the report's figures (for Jupyter: ``result.figures()["..."]``).
+
+    ``names`` gives the printed names (default: the defaults of :class:`DisplayNames`).
+    """
+    return {spec.name: spec.draw() for spec in figure_specs(result, figures, names)}
 
 
 # ------------------------------------------------------------------ drawing
@@ -371,7 +404,8 @@ def write_report(
     force : bool, default=False
         Redraw even when nothing changed since the last report.
     table_options : TableOptions, optional
-        The tables' interval style, display names and page.
+        The tables' interval style and page, and the display names that both
+        the tables and the figures print.
     figures : {"main", "all", "none"}
         Which figures (see :func:`figure_specs`); the index says what was
         skipped and how to make it.
@@ -436,7 +470,8 @@ def write_report(
         *data,
         *(f"tables/{t.name}.tex" for t in made_tables),
     ]
-    specs = figure_specs(result, figures)
+    names = table_options.names if table_options is not None else None
+    specs = figure_specs(result, figures, names)
     for i, drawn in _draw_all(specs, result, executor):
         spec = specs[i]
         if isinstance(drawn, str):
@@ -509,7 +544,7 @@ def write_report(
     else:
         lines += figure_lines or ["(none: no data for any figure)"]
     if figures == "main":
-        extra = len(figure_specs(result, "all")) - len(specs)
+        extra = len(figure_specs(result, "all", names)) - len(specs)
         if extra:
             lines += [
                 "",

@@ -165,7 +165,7 @@ def analyze(
         typer.Option(
             "--display-names",
             help="TOML, JSON or YAML file with [tasks], [systems], [perturbations] and "
-            "[languages] tables mapping identifiers to the names tables print.",
+            "[languages] tables mapping identifiers to the names tables and figures print.",
             show_default=False,
         ),
     ] = None,

@@ -7,6 +7,8 @@ from typing import Any
 
 import pandas as pd
 
+from xcal.analyze.display_names import DEFAULT_NAMES, DisplayNames
+
 #: Codes under which English appears (ISO 639-1 and -3): it goes first.
 ENGLISH = ("en", "eng")
 
@@ -31,15 +33,17 @@ def language_order(languages: Iterable[str]) -> list[str]:
     return [x for x in unique if x in ENGLISH] + [x for x in unique if x not in ENGLISH]
 
 
-def condition_label(perturbation: str, severity: float) -> str:
-    """``clean`` for unperturbed runs, else ``name severity``.
+def condition_label(perturbation: str, severity: float, names: DisplayNames | None = None) -> str:
+    """How a figure prints a condition: ``clean``, else the perturbation and its severity.
+
+    ``names`` gives the printed names (default: :data:`DEFAULT_NAMES`).
 
     >>> condition_label("none", 0.0), condition_label("word_shuffle", 0.5)
-    ('clean', 'word_shuffle 0.5')
+    ('clean', 'word shuffle 50%')
+    >>> condition_label("char_noise", 0.05, DisplayNames(perturbations={"char_noise": "typos"}))
+    'typos 5%'
     """
-    if perturbation == "none":
-        return "clean"
-    return f"{perturbation} {float(severity):g}"
+    return (names or DEFAULT_NAMES).condition(perturbation, severity)
 
 
 def condition_order(frame: pd.DataFrame) -> list[tuple[str, float]]:

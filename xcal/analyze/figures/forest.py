@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xcal.analyze.display_names import DEFAULT_NAMES, DisplayNames
 from xcal.analyze.figures._base import MARKERS, Display, color_for, new_axes
 from xcal.analyze.figures._select import condition_label, language_order, single
 from xcal.analyze.results import metric_info, select
@@ -69,9 +70,15 @@ class ForestPlotDisplay(Display):
         severity: float | None = None,
         systems: Sequence[str] | None = None,
         alpha: float = 0.05,
+        names: DisplayNames | None = None,
         ax: Any = None,
     ) -> ForestPlotDisplay:
-        """Differences of ``metric`` to the baseline for one task and condition."""
+        """Differences of ``metric`` to the baseline for one task and condition.
+
+        Rows are picked by identifier; languages, systems, the task and the
+        condition print by their ``names`` (default: :data:`DEFAULT_NAMES`).
+        """
+        names = names or DEFAULT_NAMES
         info = metric_info(metric)
         rows = select(
             results,
@@ -101,8 +108,8 @@ class ForestPlotDisplay(Display):
         ).sort_values(["_lang", "_sys"])
         frame = pd.DataFrame(
             {
-                "label": rows["language"].to_numpy(),
-                "group": rows["system"].to_numpy(),
+                "label": [names.language(x) for x in rows["language"]],
+                "group": [names.system(x) for x in rows["system"]],
                 "estimate": rows["estimate"].to_numpy(float) * scale,
                 "ci_low": rows["ci_low"].to_numpy(float) * scale,
                 "ci_high": rows["ci_high"].to_numpy(float) * scale,
@@ -111,9 +118,9 @@ class ForestPlotDisplay(Display):
         )
         unit = " (points)" if info.percent else ""
         baseline = rows["baseline"].iloc[0]
-        value_label = f"Δ{info.label} vs {baseline}{unit}"
-        cond = condition_label(perturbation, float(rows["severity"].iloc[0]))
-        title = f"{task}, {cond}, {variant}"
+        value_label = f"Δ{info.label} vs {names.system(baseline)}{unit}"
+        cond = condition_label(perturbation, float(rows["severity"].iloc[0]), names)
+        title = f"{names.task(task)}, {cond}, {variant}"
         return cls(frame, value_label=value_label, title=title, alpha=alpha).plot(ax=ax)
 
     def plot(self, ax: Any = None) -> ForestPlotDisplay:

@@ -7,7 +7,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xcal.analyze.display_names import DEFAULT_NAMES, DisplayNames
 from xcal.analyze.figures._base import MARKERS, Display, color_for, new_axes
+from xcal.analyze.figures._select import condition_label
 from xcal.analyze.results import metric_info, select
 
 
@@ -76,6 +78,7 @@ class GainDistanceDisplay(Display):
         variant: str = "raw",
         perturbation: str = "none",
         aggregate: bool = True,
+        names: DisplayNames | None = None,
         ax: Any = None,
     ) -> GainDistanceDisplay:
         """Gains of every system over the baseline against the task distance.
@@ -83,8 +86,10 @@ class GainDistanceDisplay(Display):
         The gain is the improvement over the baseline (the difference with
         its sign flipped for lower-is-better metrics such as ECE), one point
         per system x target task (mean over languages) with
-        ``aggregate=True``, else one per language.
+        ``aggregate=True``, else one per language. Systems and the condition
+        print by their ``names`` (default: :data:`DEFAULT_NAMES`).
         """
+        names = names or DEFAULT_NAMES
         info = metric_info(metric)
         rows = select(
             results,
@@ -112,15 +117,13 @@ class GainDistanceDisplay(Display):
             {
                 "distance": points["distance"].to_numpy(float),
                 "gain": points["gain"].to_numpy(float),
-                "group": points["system"].to_numpy(),
+                "group": [names.system(x) for x in points["system"]],
             }
         )
         unit = " (points)" if info.percent else ""
         change = "gain" if info.higher_is_better else "reduction"
         y_label = f"{info.label} {change} vs baseline{unit}"
-        from xcal.analyze.figures._select import condition_label
-
-        title = f"{condition_label(perturbation, 0.0)}, {variant}" + (
+        title = f"{condition_label(perturbation, 0.0, names)}, {variant}" + (
             ", mean over languages" if aggregate else ""
         )
         return cls(

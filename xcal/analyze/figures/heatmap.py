@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xcal.analyze.display_names import DEFAULT_NAMES, DisplayNames
 from xcal.analyze.figures._base import DIVERGING_CMAP, SEQUENTIAL_CMAP, Display, new_axes
-from xcal.analyze.figures._select import condition_label, condition_order, language_order, single
+from xcal.analyze.figures._select import condition_order, language_order, single
 from xcal.analyze.results import metric_info, select
 
 #: Systems side by side in one heatmap figure at most.
@@ -19,36 +20,52 @@ MAX_SYSTEMS = 10
 MAX_ROWS = 30
 
 
-def metric_matrix(rows: pd.DataFrame, *, scale: float, max_rows: int = MAX_ROWS) -> pd.DataFrame:
+def metric_matrix(
+    rows: pd.DataFrame,
+    *,
+    scale: float,
+    max_rows: int = MAX_ROWS,
+    names: DisplayNames | None = None,
+) -> pd.DataFrame:
     """Languages (or, past ``max_rows``, resource classes) x conditions, in display units.
 
     A resource-class row is the mean over its languages (``class 3 (n=12)``).
+    Cells are grouped by identifier; the rows and columns are then labelled
+    with the ``names`` of the languages and conditions (default:
+    :data:`DEFAULT_NAMES`).
     """
-    conditions = [condition_label(*c) for c in condition_order(rows)]
-    label = [
-        condition_label(p, s) for p, s in zip(rows["perturbation"], rows["severity"], strict=True)
+    names = names or DEFAULT_NAMES
+    pairs = condition_order(rows)
+    # Columns keyed by identifier: two conditions may share a printed name.
+    conditions = [f"{p}\x00{s!r}" for p, s in pairs]
+    key = [
+        f"{p}\x00{float(s)!r}" for p, s in zip(rows["perturbation"], rows["severity"], strict=True)
     ]
-    frame = rows.assign(_condition=label, _value=rows["estimate"].to_numpy(float) * scale)
+    labels = {k: names.condition(p, s) for k, (p, s) in zip(conditions, pairs, strict=True)}
+    frame = rows.assign(_condition=key, _value=rows["estimate"].to_numpy(float) * scale)
     languages = language_order(frame["language"])
     if len(languages) <= max_rows or "resource_class" not in frame.columns:
         matrix = frame.pivot_table(
             index="language", columns="_condition", values="_value", aggfunc="mean", dropna=False
         )
         matrix = matrix.reindex(index=languages[:max_rows], columns=conditions)
+        matrix = matrix.rename(index=names.language, columns=labels)
+        matrix.columns.name = None
         matrix.index.name = "Language"
         return matrix
     klass = frame["resource_class"].astype(float)
     sizes = frame.groupby(klass.fillna(-1))["language"].nunique()
-    names: dict[float, str] = {
+    groups: dict[float, str] = {
         float(k): (f"class {int(k)} (n={n})" if float(k) >= 0 else f"unknown (n={n})")
         for k, n in zip(sizes.index, sizes.to_numpy(), strict=True)
     }
-    frame = frame.assign(_group=klass.fillna(-1).map(names))
-    order = [names[k] for k in sorted(names, key=lambda k: (k < 0, -k))]
+    frame = frame.assign(_group=klass.fillna(-1).map(groups))
+    order = [groups[k] for k in sorted(groups, key=lambda k: (k < 0, -k))]
     matrix = frame.pivot_table(
         index="_group", columns="_condition", values="_value", aggfunc="mean"
     )
-    matrix = matrix.reindex(index=order, columns=conditions)
+    matrix = matrix.reindex(index=order, columns=conditions).rename(columns=labels)
+    matrix.columns.name = None
     matrix.index.name = "Resource class (mean over languages)"
     return matrix
 
@@ -108,6 +125,7 @@ class MetricHeatmapDisplay(Display):
         languages: list[str] | None = None,
         vmin: float | None = None,
         vmax: float | None = None,
+        names: DisplayNames | None = None,
         ax: Any = None,
     ) -> MetricHeatmapDisplay:
         """Pick one system, task, metric and variant from the results; plot.
@@ -116,8 +134,11 @@ class MetricHeatmapDisplay(Display):
         to the baseline and the colours diverge around zero. With more than
         ``max_rows`` languages (and no ``languages`` chosen), the rows are
         resource classes, each the mean over its languages. ``vmin`` and
-        ``vmax`` fix the colour scale (to share it between figures).
+        ``vmax`` fix the colour scale (to share it between figures). Rows are
+        picked by identifier; the system, task, languages and conditions print
+        by their ``names`` (default: :data:`DEFAULT_NAMES`).
         """
+        names = names or DEFAULT_NAMES
         info = metric_info(metric)
         rows = select(results, comparison=comparison, metric=metric, variant=variant)
         task = single(rows, "task", task)
@@ -128,13 +149,13 @@ class MetricHeatmapDisplay(Display):
         if rows.empty:
             raise ValueError(f"no {comparison} rows for {system=}, {task=}, {metric=}, {variant=}")
         scale = 100.0 if info.percent else 1.0
-        matrix = metric_matrix(rows, scale=scale, max_rows=max_rows)
+        matrix = metric_matrix(rows, scale=scale, max_rows=max_rows, names=names)
         unit = " (%)" if info.percent else ""
         prefix = "Δ" if comparison == "difference" else ""
         value_label = f"{prefix}{info.label}{unit}"
-        title = f"{system}: {task}, {variant}"
+        title = f"{names.system(system)}: {names.task(task)}, {variant}"
         if comparison == "difference":
-            title += f" (vs {rows['baseline'].iloc[0]})"
+            title += f" (vs {names.system(rows['baseline'].iloc[0])})"
         display = cls(
             matrix,
             value_label=value_label,
@@ -232,8 +253,14 @@ class MetricHeatmapGridDisplay(Display):
         variant: str = "raw",
         systems: list[str] | None = None,
         max_rows: int = 12,
+        names: DisplayNames | None = None,
     ) -> MetricHeatmapGridDisplay:
-        """Every system's (or the chosen ``systems``') values of one task and metric."""
+        """Every system's (or the chosen ``systems``') values of one task and metric.
+
+        Rows are picked by identifier; systems, the task, languages and
+        conditions print by their ``names`` (default: :data:`DEFAULT_NAMES`).
+        """
+        names = names or DEFAULT_NAMES
         info = metric_info(metric)
         rows = select(results, comparison="value", metric=metric, variant=variant)
         task = single(rows, "task", task)
@@ -243,12 +270,15 @@ class MetricHeatmapGridDisplay(Display):
         order = systems or sorted(rows["system"].unique())
         scale = 100.0 if info.percent else 1.0
         matrices = {
-            s: metric_matrix(select(rows, system=s), scale=scale, max_rows=max_rows)
+            names.system(s): metric_matrix(
+                select(rows, system=s), scale=scale, max_rows=max_rows, names=names
+            )
             for s in order[:MAX_SYSTEMS]
             if (rows["system"] == s).any()
         }
         unit = " (%)" if info.percent else ""
-        return cls(matrices, value_label=f"{info.label}{unit}", title=f"{task}, {variant}").plot()
+        title = f"{names.task(task)}, {variant}"
+        return cls(matrices, value_label=f"{info.label}{unit}", title=title).plot()
 
     def plot(self, ax: Any = None) -> MetricHeatmapGridDisplay:
         """Draw on a new figure a page wide (``ax`` must be None); return self."""

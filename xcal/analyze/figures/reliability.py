@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xcal.analyze.display_names import DEFAULT_NAMES, DisplayNames
 from xcal.analyze.figures._base import Display, as_axes_grid, color_for, new_axes
 from xcal.analyze.figures._select import condition_label, language_order, single
 
@@ -232,13 +233,18 @@ class ReliabilityGridDisplay(Display):
         languages: Sequence[str] | None = None,
         systems: Sequence[str] | None = None,
         page_shape: tuple[int, int] | None = None,
+        names: DisplayNames | None = None,
         ax: Any = None,
     ) -> ReliabilityGridDisplay:
         """Select one task, calibration variant and perturbation, then plot.
 
         ``reliability`` is :attr:`AnalysisResult.reliability`; ``task``
         defaults to the only one present (an error names them if several).
+        Bins are picked by identifier (``languages`` and ``systems`` too); the
+        task, condition, languages and systems print by their ``names``
+        (default: :data:`DEFAULT_NAMES`).
         """
+        names = names or DEFAULT_NAMES
         frame = reliability
         task = single(frame, "task", task)
         mask = (
@@ -259,9 +265,19 @@ class ReliabilityGridDisplay(Display):
                 f"perturbation {perturbation!r} has several severities "
                 f"{sorted(frame['severity'].unique())}; pass severity="
             )
-        display = cls(frame, row_order=languages, col_order=systems, page_shape=page_shape)
-        cond = condition_label(perturbation, frame["severity"].iloc[0])
-        display.title = f"{task}, {cond}, {variant}"
+        row_order = language_order(frame["language"]) if languages is None else list(languages)
+        col_order = list(dict.fromkeys(frame["system"])) if systems is None else list(systems)
+        display = cls(
+            frame.assign(
+                language=frame["language"].map(names.language),
+                system=frame["system"].map(names.system),
+            ),
+            row_order=[names.language(x) for x in row_order],
+            col_order=[names.system(x) for x in col_order],
+            page_shape=page_shape,
+        )
+        cond = condition_label(perturbation, frame["severity"].iloc[0], names)
+        display.title = f"{names.task(task)}, {cond}, {variant}"
         return display.plot(ax=ax)
 
     def plot(self, ax: Any = None) -> ReliabilityGridDisplay:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xcal.analyze.display_names import DEFAULT_NAMES, DisplayNames
 from xcal.analyze.figures._base import LINESTYLES, OKABE_ITO, Display, color_for
 from xcal.analyze.figures._select import condition_label, language_order, single
 from xcal.analyze.figures.reliability import BIN_COLUMNS
@@ -188,14 +189,18 @@ class ReliabilitySummaryDisplay(Display):
         severity: float | None = None,
         systems: Sequence[str] | None = None,
         smooth: str | bool = "auto",
+        names: DisplayNames | None = None,
     ) -> ReliabilitySummaryDisplay:
         """Panels of chosen ``languages``, or of languages pooled by ``groups``.
 
         ``groups`` maps a language to its panel label (e.g. from
         :func:`resource_class_groups`); languages it does not name are left
         out. With neither, every language is pooled into one panel, or each is
-        its own panel when there are at most :data:`MAX_PANELS`.
+        its own panel when there are at most :data:`MAX_PANELS`. Bins are
+        picked by identifier; the task, condition, languages and systems print
+        by their ``names`` (default: :data:`DEFAULT_NAMES`).
         """
+        names = names or DEFAULT_NAMES
         frame = reliability
         task = single(frame, "task", task)
         mask = (
@@ -219,9 +224,9 @@ class ReliabilitySummaryDisplay(Display):
             if not chosen:
                 raise ValueError(f"none of the languages {list(languages)} has a run of {task}")
             frame = frame[frame["language"].isin(chosen)]
-            panel = frame["language"]
-            order = chosen
-            what = ", ".join(chosen)
+            panel = frame["language"].map(names.language)
+            order = [names.language(x) for x in chosen]
+            what = ", ".join(order)
         elif groups is not None:
             panel = frame["language"].map(dict(groups))
             frame, panel = frame[panel.notna()], panel[panel.notna()]
@@ -230,17 +235,19 @@ class ReliabilitySummaryDisplay(Display):
             order = sorted(order, key=lambda x: (x.endswith("unknown"), -_rank(x)))
             what = "languages pooled by " + ("resource class" if _classes(order) else "group")
         elif len(present) <= MAX_PANELS:
-            panel, order, what = frame["language"], present, "per language"
+            panel = frame["language"].map(names.language)
+            order, what = [names.language(x) for x in present], "per language"
         else:
             panel = pd.Series("all languages", index=frame.index)
             order, what = ["all languages"], f"{len(present)} languages pooled"
-        cond = condition_label(perturbation, float(frame["severity"].iloc[0]))
+        cond = condition_label(perturbation, float(frame["severity"].iloc[0]), names)
+        system_order = list(systems) if systems else sorted(frame["system"].unique())
         return cls(
-            frame.assign(panel=panel.astype(str)),
+            frame.assign(panel=panel.astype(str), system=frame["system"].map(names.system)),
             panel_order=[str(x) for x in order],
-            system_order=systems or sorted(frame["system"].unique()),
+            system_order=[names.system(x) for x in system_order],
             smooth=smooth,
-            title=f"{task}, {cond}, {variant}: {what}",
+            title=f"{names.task(task)}, {cond}, {variant}: {what}",
         ).plot()
 
     def _sparse(self) -> bool:

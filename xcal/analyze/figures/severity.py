@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xcal.analyze.display_names import DEFAULT_NAMES, DisplayNames
 from xcal.analyze.figures._base import MARKERS, Display, as_axes_grid, color_for
 from xcal.analyze.figures._select import single
 from xcal.analyze.results import select
@@ -67,12 +68,16 @@ class SeverityCurveDisplay(Display):
         language: str | None = None,
         accuracy_metric: str | None = None,
         sharey: bool = True,
+        names: DisplayNames | None = None,
         ax: Any = None,
     ) -> SeverityCurveDisplay:
         """Mean over languages (or one ``language``) of accuracy and confidence.
 
         ``accuracy_metric`` defaults to ``accuracy`` (``exact_match`` for QA).
+        Rows are picked by identifier; the task, perturbations, systems and
+        language print by their ``names`` (default: :data:`DEFAULT_NAMES`).
         """
+        names = names or DEFAULT_NAMES
         rows = select(results, comparison="value", variant=variant)
         task = single(rows, "task", task)
         rows = select(rows, task=task)
@@ -105,8 +110,13 @@ class SeverityCurveDisplay(Display):
         for name in perturbed["perturbation"].unique():
             parts.append(clean.assign(perturbation=name, severity=0.0))
         frame = pd.concat(parts, ignore_index=True)
-        where = language or "mean over languages"
-        return cls(frame, title=f"{task}, {variant}, {where}", sharey=sharey).plot(ax=ax)
+        frame = frame.assign(
+            perturbation=frame["perturbation"].map(names.perturbation),
+            system=frame["system"].map(names.system),
+        )
+        where = names.language(language) if language is not None else "mean over languages"
+        title = f"{names.task(task)}, {variant}, {where}"
+        return cls(frame, title=title, sharey=sharey).plot(ax=ax)
 
     def plot(self, ax: Any = None) -> SeverityCurveDisplay:
         """One panel per perturbation (a new row of axes, or the given ones); return self."""
