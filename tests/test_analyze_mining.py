@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _bucc import DEV_ENGLISH, DEV_GOLD, DEV_SOURCE, planted_embeddings
 
-from tests._bucc import DEV_ENGLISH, DEV_GOLD, DEV_SOURCE, planted_embeddings
 from xcal.analyze import analyze_store
 from xcal.analyze.mining import score_mining_run
 from xcal.analyze.pipeline import fit_mask

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _bucc import DEV_ENGLISH, DEV_GOLD, DEV_SOURCE, write_bucc
 
-from tests._bucc import DEV_ENGLISH, DEV_GOLD, DEV_SOURCE, write_bucc
 from xcal.infer import Grid, InferInputError, ModelSpec, RunOptions, TaskSpec, run_grid
 from xcal.store import open_store
 

@@ -20,14 +20,14 @@ import pytest
 
 pytest.importorskip("lm_eval")
 
-from typer.testing import CliRunner
-
-from tests._lm_eval_tasks import (
+from _lm_eval_tasks import (
     write_tasks,
     xcopa_task,
     xnli_generation_task,
     xnli_task,
 )
+from typer.testing import CliRunner
+
 from xcal.cli import app
 from xcal.store import open_store
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _bucc import DEV_ENGLISH, DEV_GOLD, DEV_SOURCE, planted_embeddings
 
-from tests._bucc import DEV_ENGLISH, DEV_GOLD, DEV_SOURCE, planted_embeddings
 from xcal.infer.retrieval import mining_neighbours, top_k
 from xcal.metrics import top_label_calibration_error
 from xcal.metrics.mining import (
