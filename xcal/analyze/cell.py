@@ -67,7 +67,6 @@ def analyse_cell(
     Returns the result rows, the reliability bins and the notes of the cell.
     The English temperatures must be filled in (:func:`xcal.analyze.plan.with_temperatures`).
     """
-    from xcal.metrics import top_label_reliability_table
     from xcal.stats import bootstrap_pvalue, percentile_interval
     from xcal.stats.pairing import align_examples
 
@@ -218,33 +217,51 @@ def analyse_cell(
     bins: list[dict[str, Any]] = []
     for system, variants in per_system.items():
         for variant, (_, scored) in variants.items():
-            table = top_label_reliability_table(
-                scored.confidence, scored.correct, n_bins=options.n_bins
+            bins += reliability_rows(
+                system, variant, base, scored.confidence, scored.correct, options.n_bins
             )
-            for b in range(options.n_bins):
-                bins.append(
-                    {
-                        "system": system,
-                        "task": base["task"],
-                        "split": base["split"],
-                        "language": base["language"],
-                        "perturbation": base["perturbation"],
-                        "severity": base["severity"],
-                        "variant": variant,
-                        "bin": b,
-                        "bin_lower": float(table.bin_lower[b]),
-                        "bin_upper": float(table.bin_upper[b]),
-                        "count": int(table.count[b]),
-                        "mean_confidence": float(table.mean_confidence[b]),
-                        "accuracy": float(table.accuracy[b]),
-                    }
-                )
+    frame, reliability = cell_frames(rows, bins)
+    return frame, reliability, notes
+
+
+def reliability_rows(
+    system: str,
+    variant: str,
+    cell: Run,
+    confidence: np.ndarray,
+    correct: np.ndarray,
+    n_bins: int,
+) -> list[dict[str, Any]]:
+    """The reliability-diagram bins of one system and variant in a cell, as rows."""
+    from xcal.metrics import top_label_reliability_table
+
+    table = top_label_reliability_table(confidence, correct, n_bins=n_bins)
+    where = {f: cell[f] for f in ("task", "split", "language", "perturbation", "severity")}
+    return [
+        {
+            "system": system,
+            **where,
+            "variant": variant,
+            "bin": b,
+            "bin_lower": float(table.bin_lower[b]),
+            "bin_upper": float(table.bin_upper[b]),
+            "count": int(table.count[b]),
+            "mean_confidence": float(table.mean_confidence[b]),
+            "accuracy": float(table.accuracy[b]),
+        }
+        for b in range(n_bins)
+    ]
+
+
+def cell_frames(
+    rows: Sequence[Mapping[str, Any]], bins: Sequence[Mapping[str, Any]]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A cell's result rows with every result column, and its reliability bins."""
     frame = pd.DataFrame(rows)
     for column in RESULT_COLUMNS:
         if column not in frame.columns:
             frame[column] = math.nan
-    reliability = pd.DataFrame(bins, columns=list(RELIABILITY_COLUMNS))
-    return frame.loc[:, list(RESULT_COLUMNS)], reliability, notes
+    return frame.loc[:, list(RESULT_COLUMNS)], pd.DataFrame(bins, columns=list(RELIABILITY_COLUMNS))
 
 
 def _check_same_labels(records: Sequence[Run], loaded: Mapping[str, _Predictions]) -> None:

@@ -15,22 +15,11 @@ from xcal.analyze.report import atomic_write_bytes, atomic_write_text
 if TYPE_CHECKING:
     from xcal.analyze.findings import Findings
 
-_TEX_ESCAPES = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-}
-
 
 def _tex(text: object) -> str:
-    return "".join(_TEX_ESCAPES.get(ch, ch) for ch in str(text))
+    from xcal.analyze.latex import escape_latex
+
+    return escape_latex(text)
 
 
 def _number(value: float, percent: bool) -> str:

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from xcal.analyze.results import RESULT_COLUMNS, empty_results, metric_info
+from xcal.analyze.results import empty_results, metric_info
 
 if TYPE_CHECKING:
     from xcal.analyze.options import AnalysisOptions, Run
@@ -275,11 +275,10 @@ def analyse_mining_cell(
     Notes for the report are appended to ``notes``.
     """
     from xcal.analyze.bootstrap import _bootstrap
-    from xcal.analyze.cell import _group_values
+    from xcal.analyze.cell import _group_values, cell_frames, reliability_rows
     from xcal.analyze.options import CELL_FIELDS, MIN_FIT_EXAMPLES, RELIABILITY_COLUMNS
     from xcal.analyze.plan import _describe, _seed_for
     from xcal.analyze.predictions import fit_mask
-    from xcal.metrics import top_label_reliability_table
     from xcal.stats import bootstrap_pvalue
 
     where = _describe(records[0])
@@ -412,27 +411,8 @@ def analyse_mining_cell(
 
     bins: list[dict[str, Any]] = []
     for system, (conf, correct) in confidences.items():
-        table = top_label_reliability_table(conf, correct, n_bins=options.n_bins)
-        for b in range(options.n_bins):
-            bins.append(
-                {
-                    "system": system,
-                    **{f: base[f] for f in ("task", "split", "language", "perturbation")},
-                    "severity": base["severity"],
-                    "variant": PLATT_VARIANT,
-                    "bin": b,
-                    "bin_lower": float(table.bin_lower[b]),
-                    "bin_upper": float(table.bin_upper[b]),
-                    "count": int(table.count[b]),
-                    "mean_confidence": float(table.mean_confidence[b]),
-                    "accuracy": float(table.accuracy[b]),
-                }
-            )
-    frame = pd.DataFrame(rows)
-    for column in RESULT_COLUMNS:
-        if column not in frame.columns:
-            frame[column] = math.nan
-    return frame.loc[:, list(RESULT_COLUMNS)], pd.DataFrame(bins, columns=list(RELIABILITY_COLUMNS))
+        bins += reliability_rows(system, PLATT_VARIANT, base, conf, correct, options.n_bins)
+    return cell_frames(rows, bins)
 
 
 def _finite_interval(values: np.ndarray, level: float) -> tuple[float, float]:
