@@ -312,11 +312,15 @@ def fake_write(target, f):
 
 b._write_checkpoint = fake_write
 if sys.argv[5] == "nolock":
+    import filelock
     class NoLock:
-        def __init__(self, *a, **k): pass
+        # Builds ignore the lock; the stale-folder sweep, which can only remove
+        # what no live build holds, sees it as held and removes nothing.
+        def __init__(self, path, *a, **k): self.path = path
         def __enter__(self): return self
         def __exit__(self, *a): return False
-    import filelock
+        def acquire(self, *a, **k): raise filelock.Timeout(self.path)
+        def release(self, *a, **k): pass
     filelock.FileLock = NoLock
 print(b.materialize_bundled_model(root=sys.argv[1]))
 """

@@ -218,6 +218,12 @@ class Task:
         from xcal.languages import UnknownLanguageError, match_language, suggestions
 
         split = self.check_split(split)
+        if is_hf_source(data_dir):
+            from xcal.tasks import hf_datasets
+
+            # A data set names its languages in a column, or holds one language.
+            hf_datasets.check_languages(self, data_dir, list(languages), split)
+            return list(languages)
         have = self.languages(data_dir, split)
         resolved: list[str] = []
         missing: list[str] = []
@@ -244,11 +250,6 @@ class Task:
         self, data_dir: str | os.PathLike[str], languages: Sequence[str], split: str | None = None
     ) -> None:
         """Raise :class:`MissingDataError` naming what is missing and what exists."""
-        if is_hf_source(data_dir):
-            from xcal.tasks import hf_datasets
-
-            split = self.check_split(split)
-            return hf_datasets.check_languages(self, data_dir, list(languages), split)
         self.resolve_languages(data_dir, languages, split)
 
     def load(
