@@ -131,6 +131,32 @@ def _records(store: Path, model: str, task: str, language: str) -> dict[str, obj
     return s.load_records(str(runs["run_id"].iloc[0]))
 
 
+def _fresh_process_scores(
+    root: Path, xtreme_dir: Path, kind: str, task: str, language: str
+) -> np.ndarray:
+    """The cell scored again by the xcal CLI in a new process (a failure's diagnosis)."""
+    store = root / f"fresh-{kind}-{task}-{language}"
+    split = ["--split", "val"] if task == "xcopa" else []
+    cmd = [sys.executable, "-c", "from xcal.cli import app; app()", "infer"]
+    cmd += ["-m", str(root / f"tiny-{kind}"), "--label", "fresh", "-t", task, "-l", language]
+    cmd += ["--limit", str(N_DOCS), "--scoring", "lm", "--store", str(store), "-q"]
+    cmd += ["--data-dir", str(xtreme_dir), "--threads", "1", "--batch-tokens", "2048", *split]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        return np.array([done.stderr[-500:]])
+    records = _records(store, "fresh#lm", task, language)
+    return np.asarray(list(records["logits" if task == "xnli" else "scores"]), dtype=np.float64)
+
+
+def _torch_setup() -> str:
+    import torch
+
+    return (
+        f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}, "
+        f"{torch.get_num_threads()} threads, default dtype {torch.get_default_dtype()}"
+    )
+
+
 @pytest.mark.parametrize(
     ("kind", "task", "language"),
     [("gpt2", "xnli", lang) for lang in XNLI_LANGS]
@@ -138,7 +164,7 @@ def _records(store: Path, model: str, task: str, language: str) -> dict[str, obj
     + [("llama", "xcopa", lang) for lang in XCOPA_LANGS],
 )
 def test_imported_scores_equal_xcal_lm_scoring(
-    mixed_store: dict[str, Path], kind: str, task: str, language: str
+    mixed_store: dict[str, Path], xtreme_dir: Path, kind: str, task: str, language: str
 ) -> None:
     imported = _records(mixed_store["store"], f"{kind}-lmeval", task, language)
     ours = _records(mixed_store["store"], f"{kind}-xcal#lm", task, language)
@@ -150,7 +176,12 @@ def test_imported_scores_equal_xcal_lm_scoring(
     b = np.asarray(list(ours[column]), dtype=np.float64)
     assert a.shape == b.shape == (N_DOCS, 3 if task == "xnli" else 2)
     # Sums of ~100 float32 log-probabilities: equal up to float32 rounding.
-    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-3)
+    if not np.allclose(a, b, rtol=1e-5, atol=1e-3):
+        fresh = _fresh_process_scores(mixed_store["root"], xtreme_dir, kind, task, language)
+        pytest.fail(
+            f"lm-eval {a[:2].tolist()} != xcal in this process {b[:2].tolist()}; "
+            f"xcal in a fresh process: {fresh[:2].tolist()}; {_torch_setup()}"
+        )
     # Not vacuous: the options' scores differ by far more than the tolerance.
     assert np.ptp(a, axis=1).max() > 0.1
 

@@ -15,6 +15,10 @@ Details that change numbers, decided once here:
 - Inputs longer than ``max_length`` lose tokens from the left (the context),
   never from the continuation unless it alone is too long; such requests are
   counted as truncated.
+- Batches are padded on the right and run without an attention mask, as in
+  lm-evaluation-harness: under causal attention no real token sees the pads
+  after it, and the model takes its plain causal path (no padding mask to
+  build or to apply; positions are 0..L-1 as in an unpadded run).
 - Only the continuation positions go through the output layer: the vocabulary
   projection of every position (250k x length x batch) would not fit in memory.
   A probe at load time checks that this equals the model's own logits.
@@ -131,7 +135,7 @@ def score_requests(
         target_mat[i, : len(t)] = t
     lengths = inputs.lengths
 
-    def forward(ids: Any, mask: Any, _types: Any, idx: np.ndarray) -> Any:
+    def forward(ids: Any, _mask: Any, _types: Any, idx: np.ndarray) -> Any:
         b, width_b = ids.shape
         n_c = torch.from_numpy(n_cont[idx]).to(ids.device)
         lens = torch.from_numpy(lengths[idx]).to(ids.device)
@@ -140,10 +144,10 @@ def score_requests(
         want = (pos >= (lens - n_c)[:, None]) & (pos < lens[:, None])
         tgt = torch.from_numpy(target_mat[idx, :width_b]).to(ids.device)
         if head_route:
-            hidden = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+            hidden = model.base_model(input_ids=ids).last_hidden_state
             logits = _lm_head_logits(model, hidden[want])
         else:
-            logits = model(input_ids=ids, attention_mask=mask).logits[want]
+            logits = model(input_ids=ids).logits[want]
         logp = torch.log_softmax(logits.float(), dim=-1)
         token_lp = logp.gather(1, tgt[want][:, None]).squeeze(1).double()
         row = torch.arange(b, device=ids.device)[:, None].expand(b, width_b)[want]
