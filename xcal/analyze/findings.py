@@ -265,6 +265,154 @@ def _mixedlm(cells: Mapping[str, _Cell], metric: str, level: float) -> tuple[flo
         return math.nan, math.nan, math.nan
 
 
+@dataclass
+class _ConditionUnit:
+    """One system against the baseline in one condition: a unit of the findings' work."""
+
+    system: str
+    condition: dict[str, Any]
+    runs: pd.DataFrame  # the system's and the baseline's runs
+    metrics: tuple[str, ...]
+    lang_info: pd.DataFrame
+    scripts: dict[str, str]
+    in_gap_pair: bool  # a decoder-only system against an encoder-only baseline
+    B: int
+    width_threshold: float
+    mixedlm: bool
+
+
+_UnitOutput = tuple[list[dict[str, Any]], list[tuple[tuple[str, str, str, str], float, Any]]]
+
+
+def _run_units(
+    store: Any, options: Any, units: Sequence[_ConditionUnit], executor: Any | None
+) -> list[_UnitOutput]:
+    """Every unit's rows, in the units' order, inline or on the analysis' executor.
+
+    The mixed-model cross-checks dominate the findings' time (statsmodels fits
+    over every example of every non-English language), so with ``--jobs`` or a
+    cluster they run on the workers like the cells do.
+    """
+    if executor is None:
+        return [condition_findings(store, options, unit) for unit in units]
+    from xcal.analyze.execute import AnalysisError
+
+    names = [
+        f"findings {u.system} {u.condition['task']} {u.condition['perturbation']}"
+        f":{u.condition['severity']}"
+        for u in units
+    ]
+    before = len(executor.failures)
+    out: list[_UnitOutput | None] = [None] * len(units)
+    for i, value in executor.map(condition_findings, options, units, names):
+        out[i] = value
+    failures = executor.failures[before:]
+    if failures:
+        raise AnalysisError(failures) from failures[0].error
+    return [o for o in out if o is not None]
+
+
+def condition_findings(store: Any, options: Any, unit: _ConditionUnit) -> _UnitOutput:
+    """The pooled rows of one system x condition, and its pooled results by severity."""
+    from xcal.stats import pooled_difference
+
+    system, condition, lang_info, scripts = (
+        unit.system,
+        unit.condition,
+        unit.lang_info,
+        unit.scripts,
+    )
+    rows: list[dict[str, Any]] = []
+    severity: list[tuple[tuple[str, str, str, str], float, Any]] = []
+    cells = _load_cells(store, unit.runs, options, system, condition, unit.metrics)
+    kind = shift_kind(str(condition["perturbation"]))
+    for metric, per_lang in cells.items():
+        if not per_lang:
+            continue
+        langs = sorted(per_lang)
+        pools: dict[str, list[str]] = {"non-English": langs}
+        for lang in langs:
+            rc = lang_info["resource_class"].get(lang, math.nan) if len(lang_info) else math.nan
+            if rc == rc:
+                pools.setdefault(f"class {int(rc)}", []).append(lang)
+            if scripts.get(lang):
+                pools.setdefault(f"script {scripts[lang]}", []).append(lang)
+        seed = _stable_seed(options.seed, system, condition["task"], metric)
+        for pool, members in pools.items():
+            if pool != "non-English" and len(members) < 2:
+                continue
+            res = pooled_difference(
+                {lang: (per_lang[lang].system, per_lang[lang].baseline) for lang in members},
+                {lang: per_lang[lang].units for lang in members},
+                B=unit.B,
+                rng=seed,
+                level=options.level,
+            )
+            ml = (
+                _mixedlm({k: per_lang[k] for k in members}, metric, options.level)
+                if unit.mixedlm and pool == "non-English"
+                else (math.nan,) * 3
+            )
+            question = "Q1" if kind == "distributional" else "Q2" if kind == "syntactic" else "Q0"
+            if pool.startswith("class"):
+                question = "Q4"
+            rows.append(
+                _row(
+                    question,
+                    "pooled difference",
+                    system,
+                    options.baseline,
+                    condition,
+                    metric,
+                    pool,
+                    res,
+                    unit.width_threshold,
+                    ml,
+                )
+            )
+            if pool == "non-English":
+                key = (
+                    system,
+                    str(condition["task"]),
+                    metric,
+                    str(condition["perturbation"]),
+                )
+                severity.append((key, float(condition["severity"]), res))
+                full = res
+        # Q4 trend over classes; Q3 interaction with URIEL distance
+        for quantity, column, question in (
+            ("trend over resource classes (per class)", "resource_class", "Q4"),
+            ("slope against URIEL distance from English", "language_distance", "Q3"),
+        ):
+            x = np.array([lang_info[column].get(lang, math.nan) for lang in langs], dtype=float)
+            ok = np.isfinite(x)
+            if ok.sum() < 3 or np.unique(x[ok]).size < 2:
+                continue
+            if question == "Q3" and unit.in_gap_pair:
+                continue
+            est = float(_slope_rows(x[ok], full.cell_estimate[None, ok])[0])
+            dist = _slope_rows(x[ok], full.cell_distribution[:, ok])
+            low, high, p = _interval_p(est, dist, options.level)
+            rows.append(
+                _slope_row(
+                    question,
+                    quantity,
+                    system,
+                    options.baseline,
+                    condition,
+                    metric,
+                    est,
+                    low,
+                    high,
+                    p,
+                    int(ok.sum()),
+                    full,
+                    unit.width_threshold,
+                )
+            )
+    return rows, severity
+
+
 # ------------------------------------------------------------------ the findings
 
 
@@ -278,6 +426,7 @@ def compute_findings(
     width_threshold: float = WIDTH_THRESHOLD,
     mixedlm: bool = True,
     distances: pd.DataFrame | None = None,
+    executor: Any | None = None,
 ) -> Findings:
     """Pooled findings per research question (see the module docstring).
 
@@ -299,12 +448,15 @@ def compute_findings(
     distances : DataFrame, optional
         Task distances of every measure (task_a, task_b, measure, distance)
         for Q5; without them, the results' ``task_distance`` column.
+    executor : xcal.analyze.execute.Executor, optional
+        Runs each system x condition as a unit (on the workers with
+        ``--jobs`` or a cluster); default: inline, in order.
 
     Returns
     -------
     Findings
     """
-    from xcal.stats import adjust_pvalues, pooled_difference
+    from xcal.stats import adjust_pvalues
 
     metrics = [m for m in FINDING_METRICS if m in options.metrics]
     # Mining cells have their own scoring (F1 at a fitted threshold, Platt confidence):
@@ -356,107 +508,27 @@ def compute_findings(
     ]
     # pooled rows: (system, task, metric, perturbation) -> severity -> result (for slopes)
     by_severity: dict[tuple[str, str, str, str], dict[float, Any]] = {}
-    for system in systems:
-        for condition in conditions:
-            cells = _load_cells(store, runs, options, system, condition, metrics)
-            kind = shift_kind(str(condition["perturbation"]))
-            for metric, per_lang in cells.items():
-                if not per_lang:
-                    continue
-                langs = sorted(per_lang)
-                pools: dict[str, list[str]] = {"non-English": langs}
-                for lang in langs:
-                    rc = (
-                        lang_info["resource_class"].get(lang, math.nan)
-                        if len(lang_info)
-                        else math.nan
-                    )
-                    if rc == rc:
-                        pools.setdefault(f"class {int(rc)}", []).append(lang)
-                    if scripts.get(lang):
-                        pools.setdefault(f"script {scripts[lang]}", []).append(lang)
-                seed = _stable_seed(options.seed, system, condition["task"], metric)
-                for pool, members in pools.items():
-                    if pool != "non-English" and len(members) < 2:
-                        continue
-                    res = pooled_difference(
-                        {
-                            lang: (per_lang[lang].system, per_lang[lang].baseline)
-                            for lang in members
-                        },
-                        {lang: per_lang[lang].units for lang in members},
-                        B=B,
-                        rng=seed,
-                        level=options.level,
-                    )
-                    ml = (
-                        _mixedlm({k: per_lang[k] for k in members}, metric, options.level)
-                        if mixedlm and pool == "non-English"
-                        else (math.nan,) * 3
-                    )
-                    question = (
-                        "Q1" if kind == "distributional" else "Q2" if kind == "syntactic" else "Q0"
-                    )
-                    if pool.startswith("class"):
-                        question = "Q4"
-                    rows.append(
-                        _row(
-                            question,
-                            "pooled difference",
-                            system,
-                            options.baseline,
-                            condition,
-                            metric,
-                            pool,
-                            res,
-                            width_threshold,
-                            ml,
-                        )
-                    )
-                    if pool == "non-English":
-                        key = (
-                            system,
-                            str(condition["task"]),
-                            metric,
-                            str(condition["perturbation"]),
-                        )
-                        by_severity.setdefault(key, {})[float(condition["severity"])] = res
-                # Q4 trend over classes; Q3 interaction with URIEL distance
-                full = by_severity[
-                    (system, str(condition["task"]), metric, str(condition["perturbation"]))
-                ][float(condition["severity"])]
-                for quantity, column, question in (
-                    ("trend over resource classes (per class)", "resource_class", "Q4"),
-                    ("slope against URIEL distance from English", "language_distance", "Q3"),
-                ):
-                    x = np.array(
-                        [lang_info[column].get(lang, math.nan) for lang in langs], dtype=float
-                    )
-                    ok = np.isfinite(x)
-                    if ok.sum() < 3 or np.unique(x[ok]).size < 2:
-                        continue
-                    if question == "Q3" and system in gap_pairs:
-                        continue
-                    est = float(_slope_rows(x[ok], full.cell_estimate[None, ok])[0])
-                    dist = _slope_rows(x[ok], full.cell_distribution[:, ok])
-                    low, high, p = _interval_p(est, dist, options.level)
-                    rows.append(
-                        _slope_row(
-                            question,
-                            quantity,
-                            system,
-                            options.baseline,
-                            condition,
-                            metric,
-                            est,
-                            low,
-                            high,
-                            p,
-                            int(ok.sum()),
-                            full,
-                            width_threshold,
-                        )
-                    )
+    units = [
+        _ConditionUnit(
+            system,
+            condition,
+            runs[runs["model"].isin([system, options.baseline])],
+            tuple(metrics),
+            lang_info,
+            scripts,
+            system in gap_pairs,
+            B,
+            width_threshold,
+            mixedlm,
+        )
+        for system in systems
+        for condition in conditions
+    ]
+    outputs = _run_units(store, options, units, executor)
+    for unit_rows, severity in outputs:
+        rows += unit_rows
+        for key, level_, res in severity:
+            by_severity.setdefault(key, {})[level_] = res
     rows += _architecture_rows(
         store, runs, options, metrics, conditions, lang_info, B, width_threshold
     )

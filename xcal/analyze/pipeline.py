@@ -315,9 +315,9 @@ def analyze_store(
                     todo.append(i)
                 else:
                     bar.advance(1, cell.name)
-            # With a report to write, the workers stay up for its figures (units of
-            # work too), even when every cell came from the cache.
-            units = None if out is not None and figures != "none" else len(todo)
+            # With findings to compute or a report to write, the workers stay up for
+            # them (units of work too), even when every cell came from the cache.
+            units = None if pooled or (out is not None and figures != "none") else len(todo)
             executor = stack.enter_context(
                 open_executor(store, jobs=jobs, scheduler=scheduler, units=units)
             )
@@ -331,7 +331,12 @@ def analyze_store(
 
             every_measure = _task_distance_table(task_distances, None)
             result.findings = compute_findings(
-                store, runs, options, result.results, distances=every_measure
+                store,
+                runs,
+                options,
+                result.results,
+                distances=every_measure,
+                executor=executor,
             )
         if out is not None:
             result.write_report(
