@@ -159,6 +159,9 @@ def measure(n_examples: int = N_EXAMPLES, n_boot: int = N_BOOT) -> dict[str, Any
         for other in (by_jobs, by_cluster):
             pd.testing.assert_frame_equal(serial.results, other.results, check_exact=True)
             pd.testing.assert_frame_equal(serial.reliability, other.reliability, check_exact=True)
+            pd.testing.assert_frame_equal(
+                serial.findings.table, other.findings.table, check_exact=True
+            )
         out["identical"] = True
     out["load_1min_after"] = os.getloadavg()[0]
     return out
