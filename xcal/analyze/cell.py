@@ -67,7 +67,6 @@ def analyse_cell(
     Returns the result rows, the reliability bins and the notes of the cell.
     The English temperatures must be filled in (:func:`xcal.analyze.plan.with_temperatures`).
     """
-    from xcal.stats import bootstrap_pvalue, percentile_interval
     from xcal.stats.pairing import align_examples
 
     records = list(cell.runs)
@@ -152,67 +151,23 @@ def analyse_cell(
         replicates = _bootstrap(stats, n, options.n_boot, seed, codes, n_units)
     resampled = f"{n_units} clusters" if clustered else "examples"
 
-    rows: list[dict[str, Any]] = []
     base = {f: records[0][f] for f in CELL_FIELDS}
-    for (system, variant, metric), estimate in estimates.items():
-        source = run_of[system]
-        info = metric_info(metric)
-        temperature = per_system[system][variant][1].temperature
-        low = high = math.nan
-        if replicates:
-            low, high = percentile_interval(replicates[(system, variant, metric)], options.level)
-        rows.append(
-            {
-                **base,
-                "system": system,
-                "baseline": None,
-                "comparison": "value",
-                "metric": metric,
-                "variant": variant,
-                "estimate": estimate,
-                "ci_low": low,
-                "ci_high": high,
-                "p_value": math.nan,
-                "p_adjusted": math.nan,
-                "correction": "",
-                "method": f"bootstrap of {resampled} (percentile)" if replicates else "",
-                "n_examples": n,
-                "n_boot": options.n_boot,
-                "seed": seed,
-                "higher_is_better": info.higher_is_better,
-                "temperature": temperature if info.calibration else math.nan,
-                "run_id": source["run_id"],
-                "baseline_run_id": None,
-                **_group_values(source),
-            }
-        )
-        if system == options.baseline or (options.baseline, variant, metric) not in estimates:
-            continue
-        diff = estimate - estimates[(options.baseline, variant, metric)]
-        low = high = p_value = math.nan
-        if replicates:
-            dist = (
-                replicates[(system, variant, metric)]
-                - replicates[(options.baseline, variant, metric)]
-            )
-            low, high = percentile_interval(dist, options.level)
-            p_value = bootstrap_pvalue(dist, diff, null="shift")
-        rows.append(
-            {
-                **rows[-1],
-                "baseline": options.baseline,
-                "comparison": "difference",
-                "estimate": diff,
-                "ci_low": low,
-                "ci_high": high,
-                "p_value": p_value,
-                "method": f"paired bootstrap of {resampled} (percentile, shift p-value)"
-                if replicates
-                else "",
-                "temperature": math.nan,
-                "baseline_run_id": run_of[options.baseline]["run_id"],
-            }
-        )
+    temperature_of = {
+        (system, variant): scored.temperature
+        for system, variants in per_system.items()
+        for variant, (_, scored) in variants.items()
+    }
+    rows = comparison_rows(
+        base,
+        estimates,
+        replicates,
+        run_of,
+        options,
+        seed=seed,
+        n=n,
+        resampled=resampled,
+        temperatures=temperature_of,
+    )
 
     bins: list[dict[str, Any]] = []
     for system, variants in per_system.items():
@@ -222,6 +177,103 @@ def analyse_cell(
             )
     frame, reliability = cell_frames(rows, bins)
     return frame, reliability, notes
+
+
+def comparison_rows(
+    base: Mapping[str, Any],
+    estimates: Mapping[tuple[str, str, str], float],
+    replicates: Mapping[tuple[str, str, str], np.ndarray],
+    run_of: Mapping[str, Run],
+    options: AnalysisOptions,
+    *,
+    seed: int,
+    n: int,
+    resampled: str | None = None,
+    temperatures: Mapping[tuple[str, str], float] | None = None,
+    finite_only: bool = False,
+) -> list[dict[str, Any]]:
+    """A cell's result rows: each (system, variant, metric) value, then its difference to the baseline.
+
+    ``replicates`` are the bootstrap values on shared resamples (empty: no
+    intervals); ``resampled`` names what was resampled in the method text
+    ("93 clusters"); ``temperatures`` are reported on calibration rows;
+    ``finite_only`` leaves out resamples where a metric is undefined (mining
+    F1 on a resample without any pair).
+    """
+    from xcal.stats import bootstrap_pvalue
+
+    of = f" of {resampled}" if resampled else ""
+    rows: list[dict[str, Any]] = []
+    for (system, variant, metric), estimate in estimates.items():
+        info = metric_info(metric)
+        temperature = (temperatures or {}).get((system, variant), math.nan)
+        low = high = math.nan
+        if replicates:
+            low, high = _interval(replicates[(system, variant, metric)], options.level, finite_only)
+        value_row = {
+            **base,
+            "system": system,
+            "baseline": None,
+            "comparison": "value",
+            "metric": metric,
+            "variant": variant,
+            "estimate": estimate,
+            "ci_low": low,
+            "ci_high": high,
+            "p_value": math.nan,
+            "p_adjusted": math.nan,
+            "correction": "",
+            "method": f"bootstrap{of} (percentile)" if replicates else "",
+            "n_examples": n,
+            "n_boot": options.n_boot,
+            "seed": seed,
+            "higher_is_better": info.higher_is_better,
+            "temperature": temperature if info.calibration else math.nan,
+            "run_id": run_of[system]["run_id"],
+            "baseline_run_id": None,
+            **_group_values(run_of[system]),
+        }
+        rows.append(value_row)
+        key = (options.baseline, variant, metric)
+        if system == options.baseline or key not in estimates:
+            continue
+        diff = estimate - estimates[key]
+        low = high = p_value = math.nan
+        if replicates:
+            dist = replicates[(system, variant, metric)] - replicates[key]
+            low, high = _interval(dist, options.level, finite_only)
+            if finite_only:
+                dist = dist[np.isfinite(dist)]
+            if not finite_only or (dist.size and math.isfinite(diff)):
+                p_value = bootstrap_pvalue(dist, diff, null="shift")
+        rows.append(
+            {
+                **value_row,
+                "baseline": options.baseline,
+                "comparison": "difference",
+                "estimate": diff,
+                "ci_low": low,
+                "ci_high": high,
+                "p_value": p_value,
+                "method": f"paired bootstrap{of} (percentile, shift p-value)" if replicates else "",
+                "temperature": math.nan,
+                "baseline_run_id": run_of[options.baseline]["run_id"],
+            }
+        )
+    return rows
+
+
+def _interval(values: np.ndarray, level: float, finite_only: bool) -> tuple[float, float]:
+    """Percentile interval; with ``finite_only``, over the resamples where the metric is defined."""
+    from xcal.stats import percentile_interval
+
+    if not finite_only:
+        return percentile_interval(values, level)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return math.nan, math.nan
+    low, high = percentile_interval(finite, level)
+    return float(low), float(high)
 
 
 def reliability_rows(

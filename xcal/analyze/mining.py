@@ -28,7 +28,6 @@ use the same resamples, as for every other task.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -275,11 +274,10 @@ def analyse_mining_cell(
     Notes for the report are appended to ``notes``.
     """
     from xcal.analyze.bootstrap import _bootstrap
-    from xcal.analyze.cell import _group_values, cell_frames, reliability_rows
+    from xcal.analyze.cell import cell_frames, comparison_rows, reliability_rows
     from xcal.analyze.options import CELL_FIELDS, MIN_FIT_EXAMPLES, RELIABILITY_COLUMNS
     from xcal.analyze.plan import _describe, _seed_for
     from xcal.analyze.predictions import fit_mask
-    from xcal.stats import bootstrap_pvalue
 
     where = _describe(records[0])
     id_sets = [set(p.ids.tolist()) for p in loaded.values()]
@@ -354,77 +352,11 @@ def analyse_mining_cell(
         replicates = _bootstrap(stats, n, options.n_boot, seed)
 
     base = {f: records[0][f] for f in CELL_FIELDS}
-    rows: list[dict[str, Any]] = []
-    for (system, variant, metric), estimate in estimates.items():
-        info = metric_info(metric)
-        low = high = math.nan
-        if replicates:
-            low, high = _finite_interval(replicates[(system, variant, metric)], options.level)
-        value_row = {
-            **base,
-            "system": system,
-            "baseline": None,
-            "comparison": "value",
-            "metric": metric,
-            "variant": variant,
-            "estimate": estimate,
-            "ci_low": low,
-            "ci_high": high,
-            "p_value": math.nan,
-            "p_adjusted": math.nan,
-            "correction": "",
-            "method": "bootstrap (percentile)" if replicates else "",
-            "n_examples": n,
-            "n_boot": options.n_boot,
-            "seed": seed,
-            "higher_is_better": info.higher_is_better,
-            "temperature": math.nan,
-            "run_id": run_of[system]["run_id"],
-            "baseline_run_id": None,
-            **_group_values(run_of[system]),
-        }
-        rows.append(value_row)
-        key = (options.baseline, variant, metric)
-        if system == options.baseline or key not in estimates:
-            continue
-        diff = estimate - estimates[key]
-        low = high = p_value = math.nan
-        if replicates:
-            dist = replicates[(system, variant, metric)] - replicates[key]
-            low, high = _finite_interval(dist, options.level)
-            finite = dist[np.isfinite(dist)]
-            if finite.size and math.isfinite(diff):
-                p_value = bootstrap_pvalue(finite, diff, null="shift")
-        rows.append(
-            {
-                **value_row,
-                "baseline": options.baseline,
-                "comparison": "difference",
-                "estimate": diff,
-                "ci_low": low,
-                "ci_high": high,
-                "p_value": p_value,
-                "method": "paired bootstrap (percentile, shift p-value)" if replicates else "",
-                "baseline_run_id": run_of[options.baseline]["run_id"],
-            }
-        )
+    rows = comparison_rows(
+        base, estimates, replicates, run_of, options, seed=seed, n=n, finite_only=True
+    )
 
     bins: list[dict[str, Any]] = []
     for system, (conf, correct) in confidences.items():
         bins += reliability_rows(system, PLATT_VARIANT, base, conf, correct, options.n_bins)
     return cell_frames(rows, bins)
-
-
-def _finite_interval(values: np.ndarray, level: float) -> tuple[float, float]:
-    """Percentile interval over the resamples where the metric is defined.
-
-    A resample can draw no mined and no gold pair, where F1 is undefined
-    (NaN); those resamples are left out rather than spoiling the interval.
-    """
-    from xcal.stats import percentile_interval
-
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return math.nan, math.nan
-    low, high = percentile_interval(finite, level)
-    return float(low), float(high)
