@@ -404,3 +404,33 @@ def test_top_k_equals_full_sort(nq: int, nc: int, k: int, seed: int) -> None:
     # ... and no candidate left out is better (up to float32 rounding).
     ref = -np.sort(-sim, axis=1)[:, :kk]
     np.testing.assert_allclose(scores, ref, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+def test_tiny_decoders_are_saved_with_tied_embeddings(tmp_path, monkeypatch, kind) -> None:
+    # from_config was seen to return an untied output layer after other tests had
+    # run; the saved checkpoint must still hold one matrix (loaders disagree otherwise).
+    import torch
+    import transformers
+    from safetensors.numpy import load_file
+
+    from xcal.models.tiny import make_tiny_model
+
+    original = transformers.AutoModelForCausalLM.from_config
+
+    def untied(config, **kwargs):
+        model = original(config, **kwargs)
+        head = model.get_output_embeddings()
+        head.weight = torch.nn.Parameter(torch.randn_like(head.weight))
+        return model
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_config", untied)
+    path = make_tiny_model(tmp_path / kind, kind)
+    weights = load_file(str(path / "model.safetensors"))
+    embeddings = next(
+        v
+        for k, v in weights.items()
+        if k.endswith("embed_tokens.weight") or k.endswith("wte.weight")
+    )
+    head = weights.get("lm_head.weight")
+    assert head is None or np.array_equal(head, embeddings)

@@ -223,6 +223,13 @@ def make_tiny_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = auto_class.from_config(config)
+    output = model.get_output_embeddings()
+    if getattr(config, "tie_word_embeddings", False) and output is not None:
+        # Tied by hand: whether from_config ties them was seen to depend on what ran
+        # before in the process, and a checkpoint whose config says "tied" but that
+        # holds its own output layer is read untied by transformers and tied by
+        # lm-eval, so the two would score different models.
+        output.weight = model.get_input_embeddings().weight
     model.eval()
 
     target.parent.mkdir(parents=True, exist_ok=True)
