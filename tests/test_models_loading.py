@@ -92,6 +92,46 @@ def test_task_kinds_pick_the_auto_class(tiny, kind, task_kind, cls_name) -> None
         assert loaded.new_parameters == ()
 
 
+def test_threads_loading_at_once_leave_weight_tying_on(tiny) -> None:
+    """Concurrent loads (sharded runs in threads) must not leave tying disabled.
+
+    transformers swaps ``PreTrainedModel.tie_weights`` for a no-op while it
+    loads; unserialised, two threads can restore each other's no-op, and every
+    later tied decoder then keeps an empty output layer.
+    """
+    import threading
+
+    from transformers.modeling_utils import PreTrainedModel
+
+    original = PreTrainedModel.__dict__["tie_weights"]
+    errors: list[BaseException] = []
+    loaded: list[object] = []
+
+    def load() -> None:
+        try:
+            for _ in range(4):
+                loaded.append(
+                    load_model_and_tokenizer(tiny["gpt2"], task_kind="causal_lm", device="cpu")
+                )
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=load) for _ in range(6)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        left = PreTrainedModel.__dict__["tie_weights"]
+    finally:
+        PreTrainedModel.tie_weights = original  # type: ignore[method-assign]  # keep later tests safe
+    assert not errors
+    assert left is original
+    for item in loaded:
+        model = item.model  # type: ignore[attr-defined]
+        assert model.get_output_embeddings().weight is model.get_input_embeddings().weight
+
+
 @pytest.mark.parametrize("kind", ["gpt2", "llama"])
 def test_decoder_classification_uses_last_real_token_under_padding(tiny, kind) -> None:
     """A padded batch gives each text the logits it gets alone (pad token set by the loader)."""

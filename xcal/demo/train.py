@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from xcal.models.construct import one_at_a_time
+
 TRAINING_INFO = "xcal_training.json"
 # Gain on the last layer's attention output when it is made a mean pooler (see
 # truncate_encoder): large enough that the per-input average dominates [CLS].
@@ -131,7 +133,7 @@ def fine_tune(
     rng = np.random.default_rng(config.seed)
 
     tokenizer = AutoTokenizer.from_pretrained(base)
-    with _quiet_transformers():
+    with _quiet_transformers(), one_at_a_time():
         model = AutoModelForSequenceClassification.from_pretrained(
             base,
             id2label=dict(enumerate(data.label_names)),
@@ -212,7 +214,7 @@ def truncate_encoder(
     from transformers import AutoModel, AutoTokenizer
 
     base, out = Path(base), Path(out)
-    with _quiet_transformers():
+    with _quiet_transformers(), one_at_a_time():
         model = AutoModel.from_pretrained(base, use_safetensors=True)
     layers = model.encoder.layer
     if not 1 <= n_layers <= len(layers):

@@ -38,6 +38,7 @@ from xcal.models.bundled import (
     is_bundled,
     resolve_bundled,
 )
+from xcal.models.construct import one_at_a_time
 
 logger = logging.getLogger(__name__)
 
@@ -486,7 +487,7 @@ def load_model_and_tokenizer(
     hf_logging.add_handler(captured)
     try:
         # Seeded so a fresh head is the same on every load (restarted runs reproduce logits).
-        with torch.random.fork_rng(devices=[]):
+        with one_at_a_time(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model, info = auto_class.from_pretrained(
                 source,

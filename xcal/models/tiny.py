@@ -21,6 +21,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
+from xcal.models.construct import one_at_a_time
+
 TinyKind = Literal["bert", "gpt2", "llama"]
 TINY_KINDS: tuple[str, ...] = ("bert", "gpt2", "llama")
 TinyHead = Literal["classification", "qa"]
@@ -220,15 +222,14 @@ def make_tiny_model(
         auto_class = transformers.AutoModel
     else:
         auto_class = transformers.AutoModelForCausalLM
-    with torch.random.fork_rng(devices=[]):
+    with one_at_a_time(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = auto_class.from_config(config)
     output = model.get_output_embeddings()
     if getattr(config, "tie_word_embeddings", False) and output is not None:
-        # Tied by hand: whether from_config ties them was seen to depend on what ran
-        # before in the process, and a checkpoint whose config says "tied" but that
-        # holds its own output layer is read untied by transformers and tied by
-        # lm-eval, so the two would score different models.
+        # Tied by hand as well: a checkpoint whose config says "tied" but that holds
+        # its own output layer is read untied by transformers and tied by lm-eval,
+        # so one left untied (see xcal.models.construct) would score two models.
         output.weight = model.get_input_embeddings().weight
     model.eval()
 
