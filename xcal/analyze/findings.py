@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from xcal.analyze.clusters import unit_of
+from xcal.stats.mixed import random_intercept_mean
 
 #: Metrics pooled in the findings, when the analysis computed them.
 FINDING_METRICS: tuple[str, ...] = ("accuracy", "ece", "debiased_ece", "smooth_ece", "brier")
@@ -227,42 +228,25 @@ def _load_cells(
 def _mixedlm(cells: Mapping[str, _Cell], metric: str, level: float) -> tuple[float, float, float]:
     """Mixed-effects cross-check of the pooled difference of a per-example metric.
 
-    ``d ~ C(language, Sum)`` with a random intercept per source item (statsmodels
-    MixedLM, REML): with sum-to-zero coding the intercept is the mean of the
-    language means, the pooled estimand over these (fixed) languages, and the
-    item intercept carries the correlation of one item's differences across
-    languages. Crossed language and item random effects (one group, two
-    variance components) took 26 s per fit on a 5-language store, too slow to
-    run for every row. Returns (estimate, ci_low, ci_high) or NaNs.
+    ``d ~ C(language, Sum) + (1 | item)`` by REML
+    (:func:`xcal.stats.mixed.random_intercept_mean`): with sum-to-zero coding
+    the intercept is the mean of the language means, the pooled estimand over
+    these (fixed) languages, and the item intercept carries the correlation of
+    one item's differences across languages. Crossed language and item random
+    effects (one group, two variance components) took 26 s per fit on a
+    5-language store, too slow to run for every row. Returns
+    (estimate, ci_low, ci_high) or NaNs.
     """
-    rows = [
-        pd.DataFrame(
-            {
-                "d": c.per_example[metric][0] - c.per_example[metric][1],
-                "language": c.language,
-                "item": c.units,
-            }
-        )
-        for c in cells.values()
-        if metric in c.per_example
-    ]
-    if len(rows) < 2:
+    present = [c for c in cells.values() if metric in c.per_example]
+    if len(present) < 2:
         return math.nan, math.nan, math.nan
-    data = pd.concat(rows, ignore_index=True)
-    if data["d"].var() == 0:
-        return math.nan, math.nan, math.nan
-    import warnings
-
-    import statsmodels.formula.api as smf
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = smf.mixedlm("d ~ C(language, Sum)", data, groups=data["item"]).fit(reml=True)
-        ci = res.conf_int(alpha=1 - level).loc["Intercept"]
-        return float(res.fe_params["Intercept"]), float(ci.iloc[0]), float(ci.iloc[1])
-    except Exception:
-        return math.nan, math.nan, math.nan
+    fit = random_intercept_mean(
+        np.concatenate([c.per_example[metric][0] - c.per_example[metric][1] for c in present]),
+        np.concatenate([np.full(len(c.units), c.language, dtype=object) for c in present]),
+        np.concatenate([c.units for c in present]),
+        level=level,
+    )
+    return fit.estimate, fit.ci_low, fit.ci_high
 
 
 @dataclass
