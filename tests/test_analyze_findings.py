@@ -9,6 +9,7 @@ import pytest
 from xcal.analyze import analyze_store
 from xcal.analyze.findings import FINDING_COLUMNS, shift_kind, unit_of
 from xcal.analyze.synthetic import SyntheticSystem, make_synthetic_store
+from xcal.transfer.language import family as lang_family
 
 LANGUAGES = ("en", "de", "sw", "ur", "hi", "fr")
 
@@ -89,6 +90,14 @@ def test_questions_slopes_and_adjustment(analysed) -> None:
     assert (f["p_adjusted"].dropna() >= f.loc[f["p_adjusted"].notna(), "p_value"] - 1e-12).all()
     # pools: every Joshi class and script with at least two languages
     assert any(p.startswith("class ") for p in f["pool"]) and "script Latn" in set(f["pool"])
+    # and every Glottolog family with two: its row is the mean of its languages' cells
+    family = f[(f["pool"] == "family Indo-European") & (f["metric"] == "brier")]
+    row = family[(family["perturbation"] == "none") & (family["question"] == "Q0")].iloc[0]
+    members = [lang for lang in LANGUAGES if lang != "en" and lang_family(lang) == "Indo-European"]
+    cells = res.select(comparison="difference", metric="brier", variant="raw", perturbation="none")
+    cells = cells[cells["language"].isin(members)]
+    assert row.n_languages == len(members) == len(cells) >= 2
+    assert row.estimate == pytest.approx(cells["estimate"].mean(), rel=1e-9)
     wide = f[~f["conclusive"].astype(bool) & (f["quantity"] == "pooled difference")]
     assert wide["direction"].str.contains("inconclusive at this sample size").all()
     assert (wide["n_needed_per_language"] > wide["n_examples"] / wide["n_languages"]).all()

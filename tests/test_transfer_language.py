@@ -20,6 +20,7 @@ from xcal.transfer.language import (
     ISO639_1_TO_3,
     LanguageDataError,
     dominant_script,
+    family,
     language_distance,
     language_distances,
     language_metadata,
@@ -80,6 +81,30 @@ def test_family_vector_is_the_glottolog_lineage() -> None:
     lineage = {str(f) for f, v in zip(feats, english, strict=True) if v == 1.0}
     assert {"F_Indo-European", "F_Germanic", "F_West Germanic"} <= lineage
     assert set(np.unique(english)) == {0.0, 1.0}
+
+
+def test_family_is_the_root_of_the_lineage_for_every_xtreme_language() -> None:
+    # Families as Glottolog names them, for the XNLI, XCOPA and Tatoeba languages.
+    expected = {
+        "de": "Indo-European", "ur": "Indo-European", "ru": "Indo-European",
+        "el": "Indo-European", "ar": "Afro-Asiatic", "he": "Afro-Asiatic",
+        "am": "Afro-Asiatic", "zh": "Sino-Tibetan", "my": "Sino-Tibetan",
+        "tr": "Turkic", "kk": "Turkic", "th": "Tai-Kadai", "vi": "Austroasiatic",
+        "km": "Austroasiatic", "sw": "Atlantic-Congo", "yo": "Atlantic-Congo",
+        "id": "Austronesian", "tl": "Austronesian", "fi": "Uralic", "hu": "Uralic",
+        "ta": "Dravidian", "te": "Dravidian", "ja": "Japonic", "ko": "Koreanic",
+        "ka": "Kartvelian", "mn": "Mongolic", "qu": "", "eu": "",
+    }  # fmt: skip
+    assert {code: family(code) for code in expected} == expected
+    assert family("deu") == family("de")
+    _, feats, _ = lang._uriel_file("family_features.npz")
+    for code in ("de", "hi", "sw", "tr"):  # the family is one of the language's own nodes
+        lineage = {
+            str(f) for f, v in zip(feats, uriel_features([code], "fam")[0], strict=True) if v
+        }
+        assert "F_" + family(code) in lineage
+    with pytest.raises(LanguageDataError, match="not in URIEL"):
+        family("zzz")
 
 
 def test_two_letter_mapping_agrees_with_lang2vec_letter_codes() -> None:
@@ -145,6 +170,7 @@ def test_language_distances_and_metadata_tables() -> None:
     meta = language_metadata(["de", "sw", "ang"], views=["syntax_knn"])
     assert meta["resource_class"].tolist() == [5, 2, 1]
     assert meta["script"].tolist() == ["Latn", "Latn", "Latn"]
+    assert meta["family"].tolist() == ["Indo-European", "Atlantic-Congo", "Indo-European"]
     assert meta["syntax_knn_distance"].iloc[0] == pytest.approx(language_distance("en", "de"))
     unknown = language_metadata(["kzj"], views=["geo"])  # in URIEL, not in the class table
     assert unknown["resource_class"].isna().all()

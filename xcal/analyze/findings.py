@@ -258,7 +258,7 @@ class _ConditionUnit:
     runs: pd.DataFrame  # the system's and the baseline's runs
     metrics: tuple[str, ...]
     lang_info: pd.DataFrame
-    scripts: dict[str, str]
+    groupings: dict[str, dict[str, str]]  # "script" / "family" -> language -> its group
     in_gap_pair: bool  # a decoder-only system against an encoder-only baseline
     B: int
     width_threshold: float
@@ -300,12 +300,7 @@ def condition_findings(store: Any, options: Any, unit: _ConditionUnit) -> _UnitO
     """The pooled rows of one system x condition, and its pooled results by severity."""
     from xcal.stats import pooled_difference
 
-    system, condition, lang_info, scripts = (
-        unit.system,
-        unit.condition,
-        unit.lang_info,
-        unit.scripts,
-    )
+    system, condition, lang_info = unit.system, unit.condition, unit.lang_info
     rows: list[dict[str, Any]] = []
     severity: list[tuple[tuple[str, str, str, str], float, Any]] = []
     cells = _load_cells(store, unit.runs, options, system, condition, unit.metrics)
@@ -319,8 +314,9 @@ def condition_findings(store: Any, options: Any, unit: _ConditionUnit) -> _UnitO
             rc = lang_info["resource_class"].get(lang, math.nan) if len(lang_info) else math.nan
             if rc == rc:
                 pools.setdefault(f"class {int(rc)}", []).append(lang)
-            if scripts.get(lang):
-                pools.setdefault(f"script {scripts[lang]}", []).append(lang)
+            for grouping, group_of in unit.groupings.items():
+                if group_of.get(lang):
+                    pools.setdefault(f"{grouping} {group_of[lang]}", []).append(lang)
         seed = _stable_seed(options.seed, system, condition["task"], metric)
         for pool, members in pools.items():
             if pool != "non-English" and len(members) < 2:
@@ -458,18 +454,7 @@ def compute_findings(
         if not results.empty
         else pd.DataFrame(columns=["resource_class", "language_distance"])
     )
-    scripts: dict[str, str] = {}
-    try:
-        from xcal.transfer.language import script as script_of
-
-        for lang in lang_info.index:
-            try:
-                scripts[str(lang)] = script_of(str(lang))
-            except Exception:
-                scripts[str(lang)] = ""
-    except ImportError:  # pragma: no cover
-        pass
-
+    groupings = _language_groupings([str(lang) for lang in lang_info.index])
     systems = sorted(set(runs["model"]) - {options.baseline})
     arch_of = (
         runs.groupby("model")["architecture"].first().astype(str).to_dict()
@@ -499,7 +484,7 @@ def compute_findings(
             runs[runs["model"].isin([system, options.baseline])],
             tuple(metrics),
             lang_info,
-            scripts,
+            groupings,
             system in gap_pairs,
             B,
             width_threshold,
@@ -598,6 +583,20 @@ def compute_findings(
             "points (systems trained on different intermediate tasks)"
         )
     return Findings(table, missing)
+
+
+def _language_groupings(languages: Sequence[str]) -> dict[str, dict[str, str]]:
+    """Each language's script and Glottolog family ("" where unknown): the pools beyond classes."""
+    from xcal.transfer.language import LanguageDataError, family, script
+
+    out: dict[str, dict[str, str]] = {"script": {}, "family": {}}
+    for kind, lookup in (("script", script), ("family", family)):
+        for lang in languages:
+            try:
+                out[kind][lang] = lookup(lang)
+            except LanguageDataError:  # a code outside the tables: no such pool for it
+                out[kind][lang] = ""
+    return out
 
 
 def _architecture_rows(

@@ -6,7 +6,7 @@ model families (encoder-only, decoder-only) transfer differently across
 languages. Submodules:
 
 * :mod:`xcal.transfer.task_distance`: TextEmb, Fréchet, MMD and vocabulary distances;
-* :mod:`xcal.transfer.language`: URIEL typological distances, script, resource class;
+* :mod:`xcal.transfer.language`: URIEL typological distances, script, family, resource class;
 * :mod:`xcal.transfer.gains`: gains over a baseline (tables, or predictions with bootstrap CIs);
 * :mod:`xcal.transfer.correlate`: gain vs task distance (correlations, mixed model);
 * :mod:`xcal.transfer.selection`: NDCG@k and Regret@k of intermediate-task rankings;
@@ -35,6 +35,7 @@ from xcal.transfer.gains import (
 )
 from xcal.transfer.language import (
     dominant_script,
+    family,
     language_distance,
     language_distances,
     language_metadata,
@@ -58,6 +59,7 @@ from xcal.transfer.task_distance import (
 __all__ = [
     "dominant_script",
     "embed_task_texts",
+    "family",
     "frechet_distance",
     "gain_distance_correlation",
     "gain_distance_mixedlm",

@@ -359,6 +359,41 @@ def script(code: str) -> str:
     return str(_lookup(code)["script"])
 
 
+def family(code: str) -> str:
+    """Top-level Glottolog family of a language, from URIEL's family features.
+
+    A language's ``fam`` features mark every family-tree node above it; the
+    node with the most member languages is its family's root. Returns ``""``
+    where URIEL records no family (isolates such as Basque, constructed and
+    some uncoded varieties).
+
+    Examples
+    --------
+    >>> family("hi"), family("sw"), family("ja"), family("eu")
+    ('Indo-European', 'Atlantic-Congo', 'Japonic', '')
+    """
+    iso = to_iso639_3(code)
+    families = _families()
+    if iso not in families:
+        raise LanguageDataError(f"language {code!r} ({iso}) is not in URIEL")
+    return families[iso]
+
+
+@lru_cache(maxsize=1)
+def _families() -> dict[str, str]:
+    # Read once into a small table: the family matrix (7,970 x 3,718) is not kept.
+    path = _lang2vec_data_dir() / URIEL_VIEWS["fam"][0]
+    with np.load(path, allow_pickle=False) as npz:
+        langs, names, member = npz["langs"], npz["feats"], npz["data"][:, :, 0] == 1
+    size = member.sum(axis=0)
+    out: dict[str, str] = {}
+    for i, lang in enumerate(langs):
+        nodes = np.flatnonzero(member[i])
+        root = str(names[nodes[np.argmax(size[nodes])]]).removeprefix("F_") if len(nodes) else ""
+        out[str(lang)] = root
+    return out
+
+
 def dominant_script(texts: Iterable[str]) -> str:
     """The ISO 15924 script of most letters in ``texts``.
 
@@ -393,7 +428,7 @@ def language_metadata(
     views: Sequence[str] = DEFAULT_VIEWS,
     metric: DistanceMetric = "cosine",
 ) -> pd.DataFrame:
-    """One row per language: codes, script, resource class and URIEL distances (wide).
+    """One row per language: codes, script, resource class, family and URIEL distances (wide).
 
     Languages missing from the resource-class table get ``<NA>`` class and script
     rather than an error, since URIEL covers far more languages than the table.
@@ -420,6 +455,7 @@ def language_metadata(
             "iso639_3": to_iso639_3(language),
             "script": script_code,
             "resource_class": klass,
+            "family": family(language),
         }
         for view in views:
             row[f"{view}_distance"] = float(wide.at[language, view])  # type: ignore[arg-type]
