@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -72,3 +74,21 @@ def test_statistic_equals_the_metric_and_resamples_at_its_bandwidth() -> None:
         assert row == pytest.approx(
             top_label_smooth_calibration_error(conf[r], correct[r], sigma=sigma), rel=1e-10
         )
+
+
+@pytest.mark.parametrize("n", [1, 127, 128, 129, 1000])
+def test_kernel_in_blocks_equals_the_plain_expression_bit_for_bit(n: int) -> None:
+    from xcal.metrics.smooth import smooth_grid, smooth_kernel
+
+    rng = np.random.default_rng(n)
+    conf = rng.uniform(0, 1, n)
+    conf[: min(n, 3)] = [0.0, 0.5, 1.0][: min(n, 3)]  # distances of exactly 0.5 to grid points
+    for sigma in (0.3, 0.05, 0.013):
+        grid = smooth_grid(sigma)
+        f, t = conf[:, None], grid[None, :]
+        scale = 1.0 / (math.sqrt(2.0 * math.pi) * sigma)
+        plain = sum(
+            np.where(np.abs(t - c) <= 0.5, scale * np.exp(-0.5 * ((t - c) / sigma) ** 2), 0.0)
+            for c in (f, -f, 2.0 - f)
+        )
+        np.testing.assert_array_equal(smooth_kernel(conf, grid, sigma), plain)
