@@ -239,3 +239,45 @@ def test_architecture_gap_and_its_interaction_with_distance(tmp_path) -> None:
     assert "Q3 (architecture gap)" not in res.findings.missing
     # reported once: not again as the system's generic slope against distance
     assert not (q3["quantity"] == "slope against URIEL distance from English").any()
+
+
+@pytest.mark.slow
+def test_findings_come_from_the_cache_and_equal_a_fresh_pooling(analysed, monkeypatch) -> None:
+    import xcal.analyze.findings as findings_module
+
+    res, out = analysed
+    store = out.parent / "store"
+    kwargs = dict(
+        baseline="baseline",
+        n_boot=400,
+        metrics=["accuracy", "ece", "debiased_ece", "smooth_ece", "brier"],
+        out=out,
+        figures="none",
+        tables=False,
+    )
+    real = findings_module.condition_findings
+    pooled: list[str] = []
+
+    def counted(store_, options, unit):
+        pooled.append(
+            f"{unit.system} {unit.condition['perturbation']} {unit.condition['severity']}"
+        )
+        return real(store_, options, unit)
+
+    monkeypatch.setattr(findings_module, "condition_findings", counted)
+    again = analyze_store(store, **kwargs)
+    assert pooled == []  # every unit from the cache
+    pd.testing.assert_frame_equal(again.findings.table, res.findings.table, check_exact=True)
+
+    # a damaged entry is recomputed, to the same rows
+    entries = sorted((out / ".cache" / "findings").rglob("*.json"))
+    assert len(entries) == 4  # one system x four conditions
+    entries[0].write_text("{not json")
+    repaired = analyze_store(store, **kwargs)
+    assert len(pooled) == 1
+    pd.testing.assert_frame_equal(repaired.findings.table, res.findings.table, check_exact=True)
+
+    # another seed is another key: everything pooled again
+    pooled.clear()
+    analyze_store(store, **{**kwargs, "seed": 1})
+    assert len(pooled) == 4

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from xcal.analyze.options import ANALYSIS_VERSION, AnalysisOptions, Run
@@ -21,7 +22,10 @@ from xcal.atomic import atomic_write_bytes, atomic_write_text
 
 
 class _Cache:
-    """Cell results on disk, one Parquet file per cell key (written atomically)."""
+    """Cell results on disk, one Parquet file per cell key (written atomically).
+
+    Also fitted temperatures, and the findings' units as JSON beside their arrays.
+    """
 
     def __init__(self, root: Path | None) -> None:
         self.root = root
@@ -53,6 +57,32 @@ class _Cache:
         # written last: an entry counts only when its notes file exists
         atomic_write_text(self._path(key, "rows").with_name(f"{key}.notes.json"), json.dumps(notes))
 
+    def get_entry(self, kind: str, key: str) -> tuple[Any, dict[str, np.ndarray]] | None:
+        """A JSON document and named arrays stored by :meth:`put_entry`, or None."""
+        if self.root is None:
+            return None
+        meta_path = self.root / kind / key[:2] / f"{key}.json"
+        arrays_path = meta_path.with_suffix(".npz")
+        if not meta_path.exists():
+            return None
+        try:
+            meta = json.loads(meta_path.read_text())
+            with np.load(arrays_path, allow_pickle=False) as npz:
+                arrays = {name: npz[name] for name in npz.files}
+            return meta, arrays
+        except Exception:  # a damaged entry is recomputed, never trusted
+            return None
+
+    def put_entry(self, kind: str, key: str, meta: Any, arrays: dict[str, np.ndarray]) -> None:
+        if self.root is None:
+            return
+        meta_path = self.root / kind / key[:2] / f"{key}.json"
+        buffer = io.BytesIO()
+        np.savez(buffer, allow_pickle=False, **arrays)
+        atomic_write_bytes(meta_path.with_suffix(".npz"), buffer.getvalue())
+        # written last: an entry counts only when its JSON file exists
+        atomic_write_text(meta_path, json.dumps(meta, default=_json_scalar))
+
     def get_temperature(self, key: str) -> float | None:
         if self.root is None:
             return None
@@ -68,6 +98,12 @@ class _Cache:
         atomic_write_text(
             self.root / "temperatures" / f"{key}.json", json.dumps({"temperature": value})
         )
+
+
+def _json_scalar(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} in the analysis cache")
 
 
 def _digest(data: Any) -> str:

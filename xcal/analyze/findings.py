@@ -27,10 +27,11 @@ pooled; the other rows of ``results.csv`` stay per cell.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,8 @@ FINDING_METRICS: tuple[str, ...] = ("accuracy", "ece", "debiased_ece", "smooth_e
 WIDTH_THRESHOLD = 0.02
 #: Bootstrap resamples of the pooled rows.
 DEFAULT_POOLED_B = 2000
+# Part of every findings cache key: bump when a unit's rows change for the same inputs.
+FINDINGS_VERSION = 1
 
 FINDING_COLUMNS: tuple[str, ...] = (
     "question",
@@ -269,31 +272,114 @@ _UnitOutput = tuple[list[dict[str, Any]], list[tuple[tuple[str, str, str, str], 
 
 
 def _run_units(
-    store: Any, options: Any, units: Sequence[_ConditionUnit], executor: Any | None
+    store: Any,
+    options: Any,
+    units: Sequence[_ConditionUnit],
+    executor: Any | None,
+    cache: Any | None = None,
 ) -> list[_UnitOutput]:
-    """Every unit's rows, in the units' order, inline or on the analysis' executor.
+    """Every unit's rows, in the units' order: from the cache, inline or on the executor.
 
-    The mixed-model cross-checks dominate the findings' time (statsmodels fits
-    over every example of every non-English language), so with ``--jobs`` or a
-    cluster they run on the workers like the cells do.
+    With ``--jobs`` or a cluster the units run on the workers like the cells
+    do. Each unit is cached under a key of its runs and settings
+    (:func:`_unit_key`), so a second analysis of the same store pools nothing.
     """
+    keys = [_unit_key(options, u) for u in units]
+    out: list[_UnitOutput | None] = [
+        None if cache is None else _from_cache(cache.get_entry("findings", k)) for k in keys
+    ]
+    todo = [i for i, o in enumerate(out) if o is None]
     if executor is None:
-        return [condition_findings(store, options, unit) for unit in units]
+        for i in todo:
+            out[i] = condition_findings(store, options, units[i])
+            _to_cache(cache, keys[i], out[i])
+        return [o for o in out if o is not None]
     from xcal.analyze.execute import AnalysisError
 
     names = [
         f"findings {u.system} {u.condition['task']} {u.condition['perturbation']}"
         f":{u.condition['severity']}"
-        for u in units
+        for u in (units[i] for i in todo)
     ]
     before = len(executor.failures)
-    out: list[_UnitOutput | None] = [None] * len(units)
-    for i, value in executor.map(condition_findings, options, units, names):
-        out[i] = value
+    for j, value in executor.map(condition_findings, options, [units[i] for i in todo], names):
+        out[todo[j]] = value
+        _to_cache(cache, keys[todo[j]], value)
     failures = executor.failures[before:]
     if failures:
         raise AnalysisError(failures) from failures[0].error
     return [o for o in out if o is not None]
+
+
+def _unit_key(options: Any, unit: _ConditionUnit) -> str:
+    """What a unit's rows depend on: its runs' identities and every setting it reads."""
+    from xcal.analyze.cache import _digest, _run_signature
+    from xcal.analyze.options import ANALYSIS_VERSION
+
+    condition = unit.condition
+    mine = unit.runs
+    for column, value in condition.items():
+        mine = mine[mine[column] == value]
+    runs = sorted((_run_signature(r) for r in mine.to_dict("records")), key=str)
+    return _digest(
+        [
+            ANALYSIS_VERSION,
+            FINDINGS_VERSION,
+            options.cell_key(),
+            runs,
+            unit.system,
+            condition,
+            unit.metrics,
+            unit.lang_info.reset_index().to_dict("records"),
+            unit.groupings,
+            unit.in_gap_pair,
+            unit.B,
+            unit.width_threshold,
+            unit.mixedlm,
+        ]
+    )
+
+
+def _to_cache(cache: Any | None, key: str, output: _UnitOutput | None) -> None:
+    """Store a unit's rows (JSON) and its pooled results' arrays (npz, no pickles)."""
+    if cache is None or output is None:
+        return
+    from xcal.stats import PooledResult
+
+    rows, severity = output
+    arrays: dict[str, np.ndarray] = {}
+    entries = []
+    for i, (task_key, level, res) in enumerate(severity):
+        scalars = {}
+        for f in dataclasses.fields(PooledResult):
+            value = getattr(res, f.name)
+            if isinstance(value, np.ndarray):
+                arrays[f"{i}.{f.name}"] = value
+            else:
+                scalars[f.name] = value
+        entries.append({"key": list(task_key), "severity": level, "result": scalars})
+    cache.put_entry("findings", key, {"rows": rows, "severity": entries}, arrays)
+
+
+def _from_cache(entry: tuple[Any, dict[str, np.ndarray]] | None) -> _UnitOutput | None:
+    if entry is None:
+        return None
+    from xcal.stats import PooledResult
+
+    meta, arrays = entry
+    try:
+        severity = []
+        for i, item in enumerate(meta["severity"]):
+            fields = dict(item["result"])
+            for name in list(arrays):
+                prefix, _, field_name = name.partition(".")
+                if prefix == str(i):
+                    fields[field_name] = arrays[name]
+            task_key = cast(tuple[str, str, str, str], tuple(str(k) for k in item["key"]))
+            severity.append((task_key, float(item["severity"]), PooledResult(**fields)))
+        return list(meta["rows"]), severity
+    except (KeyError, TypeError, ValueError):  # an entry of another layout: recompute
+        return None
 
 
 def condition_findings(store: Any, options: Any, unit: _ConditionUnit) -> _UnitOutput:
@@ -407,6 +493,7 @@ def compute_findings(
     mixedlm: bool = True,
     distances: pd.DataFrame | None = None,
     executor: Any | None = None,
+    cache: Any | None = None,
 ) -> Findings:
     """Pooled findings per research question (see the module docstring).
 
@@ -431,6 +518,8 @@ def compute_findings(
     executor : xcal.analyze.execute.Executor, optional
         Runs each system x condition as a unit (on the workers with
         ``--jobs`` or a cluster); default: inline, in order.
+    cache : xcal.analyze.cache._Cache, optional
+        Where units computed before are read from and new ones written.
 
     Returns
     -------
@@ -493,7 +582,7 @@ def compute_findings(
         for system in systems
         for condition in conditions
     ]
-    outputs = _run_units(store, options, units, executor)
+    outputs = _run_units(store, options, units, executor, cache)
     for unit_rows, severity in outputs:
         rows += unit_rows
         for key, level_, res in severity:

@@ -12,8 +12,10 @@ executing (:mod:`xcal.analyze.execute`, :mod:`xcal.analyze.cell`)
     in memory at once (plus the English run of a system when its temperature
     is not cached), so memory is bounded by the systems and the size of one
     run, not by the size of the store;
-aggregating (:mod:`xcal.analyze.aggregate`)
-    the cells' rows in one table, adjusted p-values, correlations;
+aggregating (:mod:`xcal.analyze.aggregate`, :mod:`xcal.analyze.findings`)
+    the cells' rows in one table, adjusted p-values, correlations; the pooled
+    findings per research question (units of work on the same executor,
+    cached like the cells);
 rendering (:mod:`xcal.analyze.report`)
     tables, figures and the index of the report folder.
 
@@ -337,6 +339,7 @@ def analyze_store(
                 result.results,
                 distances=every_measure,
                 executor=executor,
+                cache=cache_store,
             )
         if out is not None:
             result.write_report(
