@@ -36,6 +36,7 @@ import pandas as pd
 
 from benchmarks._common import Result
 from xcal.analyze import analyze_store
+from xcal.analyze.execute import local_cluster
 from xcal.analyze.synthetic import SyntheticSystem, make_synthetic_store
 
 N_SYSTEMS = 10
@@ -65,13 +66,15 @@ TARGET_RSS_MB = 600.0
 GRID_RUNS, GRID_CORES = 20_000, 64
 
 
-def build_store(root: Path, n_examples: int = N_EXAMPLES) -> Any:
+def build_store(
+    root: Path, n_examples: int = N_EXAMPLES, conditions: tuple[Any, ...] = CONDITIONS
+) -> Any:
     systems = [SyntheticSystem("baseline")] + [
         SyntheticSystem(f"system{i:02d}", intermediate_tasks=(f"task{i:02d}",))
         for i in range(1, N_SYSTEMS)
     ]
     return make_synthetic_store(
-        root, systems=systems, languages=LANGUAGES, conditions=CONDITIONS, n_examples=n_examples
+        root, systems=systems, languages=LANGUAGES, conditions=conditions, n_examples=n_examples
     )
 
 
@@ -114,12 +117,14 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, value
 
 
-def measure(n_examples: int = N_EXAMPLES, n_boot: int = N_BOOT) -> dict[str, Any]:
-    from distributed import Client, LocalCluster
+def measure(
+    n_examples: int = N_EXAMPLES, n_boot: int = N_BOOT, conditions: tuple[Any, ...] = CONDITIONS
+) -> dict[str, Any]:
+    from distributed import Client
 
     out: dict[str, Any] = {"load_1min": os.getloadavg()[0], "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
-        store = build_store(Path(tmp) / "store", n_examples)
+        store = build_store(Path(tmp) / "store", n_examples, conditions)
         n_runs = len(store.runs())
         kwargs: dict[str, Any] = dict(baseline="baseline", n_boot=n_boot, cache=False)
         kwargs["progress"] = False
@@ -139,16 +144,8 @@ def measure(n_examples: int = N_EXAMPLES, n_boot: int = N_BOOT) -> dict[str, Any
         out["jobs_rss_mb"] = sorted(peaks.values(), reverse=True)[:WORKERS]
         _log(f"--jobs {WORKERS} {out['jobs_s']:.1f} s", out)
 
-        with (
-            LocalCluster(
-                n_workers=WORKERS,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=":0",
-                silence_logs=40,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+        # The cluster a user would start from Python, with xcal's worker settings.
+        with local_cluster(WORKERS) as cluster, Client(cluster) as client:
             out["cluster_s"], by_cluster = _timed(
                 lambda: analyze_store(store, scheduler=client, **kwargs)
             )
@@ -167,8 +164,8 @@ def measure(n_examples: int = N_EXAMPLES, n_boot: int = N_BOOT) -> dict[str, Any
     return out
 
 
-def run() -> list[Result]:
-    m = measure()
+def run(conditions: tuple[Any, ...] = CONDITIONS) -> list[Result]:
+    m = measure(conditions=conditions)
     per_run = m["serial_cpu_s"] / m["runs"]
     best = max(m["serial_s"] / m["jobs_s"], m["serial_s"] / m["cluster_s"])
     efficiency = best / WORKERS
@@ -214,3 +211,19 @@ def run() -> list[Result]:
             passed=m["serial_s"] / m["cluster_s"] >= TARGET_SPEEDUP and worst_rss <= TARGET_RSS_MB,
         ),
     ]
+
+
+if __name__ == "__main__":
+    # A quicker look than the store: `--conditions 1` keeps the clean
+    # condition only (150 runs), a fifth of the work.
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--conditions", type=int, default=len(CONDITIONS))
+    args = parser.parse_args()
+    for result in run(CONDITIONS[: args.conditions]):
+        print(
+            f"{result.benchmark}: {result.subject} {result.subject_s:.1f}s vs "
+            f"{result.baseline} {result.baseline_s:.1f}s -> {result.speedup:.2f}x "
+            f"(target {result.target}: {'met' if result.passed else 'NOT met'})"
+        )

@@ -135,18 +135,31 @@ needs_dask = pytest.mark.skipif(distributed is None, reason="needs xcal[dask]")
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A LocalCluster of 2 single-threaded worker processes (as `--jobs 2` starts)."""
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-            silence_logs=40,
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
+    """A LocalCluster of 2 single-threaded worker processes (what `--jobs 2` starts)."""
+    from xcal.analyze.execute import local_cluster
+
+    with local_cluster(2) as cluster, distributed.Client(cluster) as client:
         yield client
+
+
+@needs_dask
+def test_local_workers_keep_glibc_malloc_tuning_and_skip_the_profiler(monkeypatch) -> None:
+    """Dask's default worker environment made the analysis 1.46x slower (see WORKER_CONFIG)."""
+    import dask
+
+    from xcal.analyze.execute import local_cluster
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with local_cluster(1) as cluster, distributed.Client(cluster) as client:
+        seen = client.run(
+            lambda: (
+                os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+                dask.config.get("distributed.worker.profile.enabled"),
+            )
+        )
+    assert list(seen.values()) == [(None, False)]
+    # the settings were only for that cluster
+    assert dask.config.get("distributed.worker.profile.enabled") is True
 
 
 @needs_dask
