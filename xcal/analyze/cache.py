@@ -57,11 +57,15 @@ class _Cache:
         # written last: an entry counts only when its notes file exists
         atomic_write_text(self._path(key, "rows").with_name(f"{key}.notes.json"), json.dumps(notes))
 
+    def _entry_path(self, kind: str, key: str) -> Path:
+        assert self.root is not None
+        return self.root / kind / key[:2] / f"{key}.json"
+
     def get_entry(self, kind: str, key: str) -> tuple[Any, dict[str, np.ndarray]] | None:
         """A JSON document and named arrays stored by :meth:`put_entry`, or None."""
         if self.root is None:
             return None
-        meta_path = self.root / kind / key[:2] / f"{key}.json"
+        meta_path = self._entry_path(kind, key)
         arrays_path = meta_path.with_suffix(".npz")
         if not meta_path.exists():
             return None
@@ -76,7 +80,7 @@ class _Cache:
     def put_entry(self, kind: str, key: str, meta: Any, arrays: dict[str, np.ndarray]) -> None:
         if self.root is None:
             return
-        meta_path = self.root / kind / key[:2] / f"{key}.json"
+        meta_path = self._entry_path(kind, key)
         buffer = io.BytesIO()
         np.savez(buffer, allow_pickle=False, **arrays)
         atomic_write_bytes(meta_path.with_suffix(".npz"), buffer.getvalue())

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -186,11 +186,8 @@ def _load_cells(
     baseline = options.baseline if baseline is None else baseline
     from xcal.analyze import predictions as pl
 
-    keys = ["task", "split", "perturbation", "severity", "perturbation_seed"]
-    mask = np.ones(len(runs), dtype=bool)
-    for k in keys:
-        mask &= (runs[k] == condition[k]).to_numpy()
-    part = runs[mask & ~runs["language"].isin(list(options.english)).to_numpy()]
+    part = _condition_runs(runs, condition)
+    part = part[~part["language"].isin(list(options.english))]
     out: dict[str, dict[str, _Cell]] = {m: {} for m in metrics}
     for language, lang_runs in part.groupby("language", sort=True):
         mine = lang_runs[lang_runs["model"] == system]
@@ -226,6 +223,14 @@ def _load_cells(
                 per_example[m] = (a.contributions[:, 0].copy(), b.contributions[:, 0].copy())
             out[m][str(language)] = _Cell(str(language), a, b, units, per_example)
     return out
+
+
+def _condition_runs(runs: pd.DataFrame, condition: Mapping[str, Any]) -> pd.DataFrame:
+    """The runs of one task x split x perturbation (x severity, seed)."""
+    mask = np.ones(len(runs), dtype=bool)
+    for k in ("task", "split", "perturbation", "severity", "perturbation_seed"):
+        mask &= (runs[k] == condition[k]).to_numpy()
+    return runs[mask]
 
 
 def _mixedlm(cells: Mapping[str, _Cell], metric: str, level: float) -> tuple[float, float, float]:
@@ -289,24 +294,26 @@ def _run_units(
         None if cache is None else _from_cache(cache.get_entry("findings", k)) for k in keys
     ]
     todo = [i for i, o in enumerate(out) if o is None]
+    pending = [units[i] for i in todo]
     if executor is None:
-        for i in todo:
-            out[i] = condition_findings(store, options, units[i])
-            _to_cache(cache, keys[i], out[i])
-        return [o for o in out if o is not None]
-    from xcal.analyze.execute import AnalysisError
-
-    names = [
-        f"findings {u.system} {u.condition['task']} {u.condition['perturbation']}"
-        f":{u.condition['severity']}"
-        for u in (units[i] for i in todo)
-    ]
-    before = len(executor.failures)
-    for j, value in executor.map(condition_findings, options, [units[i] for i in todo], names):
+        done: Iterator[tuple[int, _UnitOutput]] = (
+            (j, condition_findings(store, options, u)) for j, u in enumerate(pending)
+        )
+    else:
+        names = [
+            f"findings {u.system} {u.condition['task']} {u.condition['perturbation']}"
+            f":{u.condition['severity']}"
+            for u in pending
+        ]
+        before = len(executor.failures)
+        done = executor.map(condition_findings, options, pending, names)
+    for j, value in done:
         out[todo[j]] = value
         _to_cache(cache, keys[todo[j]], value)
-    failures = executor.failures[before:]
-    if failures:
+    if executor is not None and executor.failures[before:]:
+        from xcal.analyze.execute import AnalysisError
+
+        failures = executor.failures[before:]
         raise AnalysisError(failures) from failures[0].error
     return [o for o in out if o is not None]
 
@@ -317,9 +324,7 @@ def _unit_key(options: Any, unit: _ConditionUnit) -> str:
     from xcal.analyze.options import ANALYSIS_VERSION
 
     condition = unit.condition
-    mine = unit.runs
-    for column, value in condition.items():
-        mine = mine[mine[column] == value]
+    mine = _condition_runs(unit.runs, condition)
     runs = sorted((_run_signature(r) for r in mine.to_dict("records")), key=str)
     return _digest(
         [
@@ -371,10 +376,9 @@ def _from_cache(entry: tuple[Any, dict[str, np.ndarray]] | None) -> _UnitOutput 
         severity = []
         for i, item in enumerate(meta["severity"]):
             fields = dict(item["result"])
-            for name in list(arrays):
-                prefix, _, field_name = name.partition(".")
-                if prefix == str(i):
-                    fields[field_name] = arrays[name]
+            for f in dataclasses.fields(PooledResult):
+                if f"{i}.{f.name}" in arrays:
+                    fields[f.name] = arrays[f"{i}.{f.name}"]
             task_key = cast(tuple[str, str, str, str], tuple(str(k) for k in item["key"]))
             severity.append((task_key, float(item["severity"]), PooledResult(**fields)))
         return list(meta["rows"]), severity
