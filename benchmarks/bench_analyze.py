@@ -145,13 +145,20 @@ def measure(
         _log(f"--jobs {WORKERS} {out['jobs_s']:.1f} s", out)
 
         # The cluster a user would start from Python, with xcal's worker settings.
-        with local_cluster(WORKERS) as cluster, Client(cluster) as client:
+        # Its workers' peak RSS is sampled like --jobs': their own ru_maxrss
+        # includes this process's size when it forked them (Linux keeps the
+        # high-water mark across fork and exec; both read 1,124 MB, this
+        # process's peak after the serial run).
+        with (
+            child_rss_peak() as peaks,
+            local_cluster(WORKERS) as cluster,
+            Client(cluster) as client,
+        ):
             out["cluster_s"], by_cluster = _timed(
                 lambda: analyze_store(store, scheduler=client, **kwargs)
             )
-            rss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-            out["cluster_rss_mb"] = sorted(rss.values(), reverse=True)
-            _log(f"LocalCluster {out['cluster_s']:.1f} s", out)
+        out["cluster_rss_mb"] = sorted(peaks.values(), reverse=True)[:WORKERS]
+        _log(f"LocalCluster {out['cluster_s']:.1f} s", out)
 
         for other in (by_jobs, by_cluster):
             pd.testing.assert_frame_equal(serial.results, other.results, check_exact=True)

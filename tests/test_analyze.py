@@ -777,6 +777,64 @@ def test_fused_bootstrap_equals_one_statistic_at_a_time(monkeypatch):
         np.testing.assert_allclose(split[name], reference, rtol=1e-12, atol=1e-15, err_msg=name)
 
 
+def test_cell_bootstrap_reads_each_statistic_once_and_keeps_none_of_its_rows(monkeypatch):
+    # analyse_cell streams every (system, variant, metric) statistic through
+    # bootstrap_statistics; a smooth ECE's rows are n x ~500, so holding the
+    # thirty of a ten-system cell was most of a worker's memory.
+    import gc
+    import weakref
+
+    from xcal.analyze import bootstrap
+    from xcal.stats import metric_statistic
+    from xcal.stats.statistic import smooth_calibration_statistic
+
+    rng = np.random.default_rng(1)
+    n = 240
+    logits = rng.normal(size=(4, n, 3)) * 2
+    y = rng.integers(0, 3, n)
+    codes = np.arange(n) // 3
+
+    def build(i, metric):
+        if metric == "smooth":
+            conf = np.exp(logits[i]).max(axis=1) / np.exp(logits[i]).sum(axis=1)
+            return smooth_calibration_statistic(conf, logits[i].argmax(axis=1) == y)
+        return metric_statistic(metric, y, logits=logits[i])
+
+    keys = [(i, m) for i in range(4) for m in ("smooth", "ece", "nll")]
+    reference = bootstrap._bootstrap({k: build(*k) for k in keys}, n, 200, 3, codes, n // 3)
+    read: list[weakref.ref] = []
+    alive_before: list[int] = []
+
+    def stream():
+        for key in keys:
+            gc.collect()
+            alive_before.append(sum(r() is not None for r in read))
+            stat = build(*key)
+            read.append(weakref.ref(stat))
+            yield key, stat
+            del stat
+
+    estimates, replicates = bootstrap.bootstrap_statistics(stream(), n, 200, 3, codes, n // 3)
+    assert alive_before == [0] * len(keys)
+    assert list(replicates) == keys
+    for key in keys:
+        assert estimates[key] == build(*key).estimate()
+        np.testing.assert_array_equal(replicates[key], reference[key], err_msg=str(key))
+    only_estimates = bootstrap.bootstrap_statistics(stream(), n, 0, 3, codes, n // 3)
+    assert only_estimates == (estimates, {})
+    # Past _PASS_BYTES of matrices the statistics read so far are bootstrapped
+    # first; every pass draws the same resamples, so nothing changes.
+    monkeypatch.setattr(bootstrap, "_FUSED_COLUMNS", 220)  # a group per system
+    for groups, total in ((codes, n // 3), (None, None)):
+        one_pass = bootstrap._bootstrap({k: build(*k) for k in keys}, n, 200, 3, groups, total)
+        monkeypatch.setattr(bootstrap, "_PASS_BYTES", 1)  # and a pass per group
+        passes = bootstrap.bootstrap_statistics(stream(), n, 200, 3, groups, total)[1]
+        monkeypatch.setattr(bootstrap, "_PASS_BYTES", 64 * 2**20)
+        assert list(passes) == keys
+        for key in keys:
+            np.testing.assert_array_equal(passes[key], one_pass[key], err_msg=str(key))
+
+
 def test_runs_that_label_the_same_examples_differently_are_refused(tmp_path):
     from xcal.store import RunManifest, open_store
 

@@ -31,6 +31,7 @@ from xcal.stats import (
     mean_statistic,
     paired_bootstrap,
     pooled_difference,
+    pooled_differences,
 )
 from xcal.stats.pooled import bootstrap_target
 
@@ -146,6 +147,83 @@ def test_errors_name_the_cell() -> None:
         pooled_difference({}, {}, B=10)
     with pytest.raises(ValueError, match="cell weights"):
         pooled_difference({"de": (a, a)}, {"de": [0, 1, 2]}, weights=[-1.0], B=10)
+
+
+def test_pools_from_one_set_of_resamples_equal_each_pool_alone_on_parallel_data() -> None:
+    data = draw(np.random.default_rng(5), DESIGN, (SYSTEM, BASELINE), 40)
+    pools = {"all": [0, 1, 2, 3, 4, 5], "odd": [1, 3, 5], "pair": [0, 2]}
+    for metric in ("accuracy", "ece", "debiased"):
+        cells = _cells(data, metric, 6)
+        units = {lang: data["group"] for lang in cells}
+        many = pooled_differences(iter(cells.items()), units, pools, B=300, rng=7)
+        assert list(many) == list(pools)
+        for pool, members in pools.items():
+            alone = pooled_difference(
+                {m: cells[m] for m in members}, {m: units[m] for m in members}, B=300, rng=7
+            )
+            got = many[pool]
+            assert got.cells == alone.cells == [str(m) for m in members]
+            np.testing.assert_allclose(got.distribution, alone.distribution, rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(got.cell_ci_low, alone.cell_ci_low, rtol=1e-12, atol=1e-15)
+            assert (got.estimate, got.ci_low, got.ci_high, got.p_value) == pytest.approx(
+                (alone.estimate, alone.ci_low, alone.ci_high, alone.p_value), abs=1e-12
+            )
+
+
+def test_pooled_differences_keeps_no_cell_it_has_read() -> None:
+    # A findings worker streams every language's statistics through here; a
+    # smooth ECE's rows are n x ~500, so holding them all was most of its memory.
+    import gc
+    import weakref
+
+    data = draw(np.random.default_rng(6), DESIGN, (SYSTEM, BASELINE), 30)
+    read: list[weakref.ref] = []
+    alive_before: list[int] = []
+
+    def cells():
+        for lang in range(5):
+            gc.collect()
+            alive_before.append(sum(r() is not None for r in read))
+            a = _statistic("ece", data["probs"][0, lang], data["y"])
+            b = _statistic("ece", data["probs"][1, lang], data["y"])
+            read.extend([weakref.ref(a), weakref.ref(b)])
+            yield lang, (a, b)
+            del a, b
+
+    units = {lang: data["group"] for lang in range(5)}
+    res = pooled_differences(cells(), units, {"all": list(range(5))}, B=50, rng=0)["all"]
+    assert alive_before == [0, 0, 0, 0, 0]
+    assert res.cells == ["0", "1", "2", "3", "4"] and np.isfinite(res.estimate)
+
+
+def test_cells_past_the_memory_budget_are_resampled_in_passes_with_the_same_draws(
+    monkeypatch,
+) -> None:
+    from xcal.stats import pooled
+
+    data = draw(np.random.default_rng(8), DESIGN, (SYSTEM, BASELINE), 30)
+    cells = _cells(data, "ece", 5)
+    units = {lang: data["group"] for lang in cells}
+    gen = np.random.default_rng(9)
+    one_pass = pooled_difference(cells, units, B=300, rng=gen, resample_cells=True)
+    after_one = gen.random()
+    monkeypatch.setattr(pooled, "_PASS_BYTES", 1)  # a pass per cell
+    gen = np.random.default_rng(9)
+    passes = pooled_difference(cells, units, B=300, rng=gen, resample_cells=True)
+    assert gen.random() == after_one  # the caller's generator is advanced as by one pass
+    np.testing.assert_array_equal(passes.cell_distribution, one_pass.cell_distribution)
+    np.testing.assert_array_equal(passes.distribution, one_pass.distribution)
+
+
+def test_pooled_differences_errors_name_the_pool_or_cell() -> None:
+    a = mean_statistic([1.0, 0.0, 1.0])
+    units = {"de": [0, 1, 2], "sw": [0, 1, 2]}
+    with pytest.raises(ValueError, match="pool 'x': no cell named \\['fr'\\]"):
+        pooled_differences(iter([]), units, {"x": ["de", "fr"]}, B=10)
+    with pytest.raises(ValueError, match="in the order of `units`"):
+        pooled_differences(iter([("sw", (a, a)), ("de", (a, a))]), units, {"x": ["de"]}, B=10)
+    with pytest.raises(ValueError, match="units for each of the 1 cells, got 2"):
+        pooled_differences(iter([("de", (a, a))]), units, {"x": ["de"]}, B=10)
 
 
 # ------------------------------------------------------------------ simulations

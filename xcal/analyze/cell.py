@@ -9,13 +9,13 @@ the same in this process, in a local worker process or on a cluster's worker.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from xcal.analyze.bootstrap import _bootstrap
+from xcal.analyze.bootstrap import bootstrap_statistics
 from xcal.analyze.clusters import cluster_codes
 from xcal.analyze.options import (
     CELL_FIELDS,
@@ -125,20 +125,8 @@ def analyse_cell(
         run_of[system] = run
     del loaded
 
-    # Statistics: (system, variant, metric) -> Statistic
-    stats: dict[tuple[str, str, str], Any] = {}
-    for system, variants in per_system.items():
-        for variant, (pred, scored) in variants.items():
-            for metric in options.metrics:
-                if variant != "raw" and not metric_info(metric).calibration:
-                    continue
-                stat = _statistic(metric, pred, scored, options.n_bins)
-                if stat is not None:
-                    stats[(system, variant, metric)] = stat
-    estimates = {k: s.estimate() for k, s in stats.items()}
     seed = _seed_for(options.seed, records[0])
     n = len(eval_ids)
-    replicates: dict[tuple[str, str, str], np.ndarray] = {}
     # The task's natural clusters (XNLI: a premise's hypotheses) move together;
     # codes from the sorted ids, so the draws are the same in any worker.
     codes, n_units = (
@@ -147,8 +135,22 @@ def analyse_cell(
     if codes is not None and n_units == n:
         codes = None  # every example its own cluster: the same draws, faster
     clustered = codes is not None
-    if options.n_boot > 0 and stats:
-        replicates = _bootstrap(stats, n, options.n_boot, seed, codes, n_units)
+
+    def statistics() -> Iterator[tuple[tuple[str, str, str], Any]]:
+        """(system, variant, metric) -> Statistic, one at a time (see bootstrap_statistics)."""
+        for system, variants in per_system.items():
+            for variant, (pred, scored) in variants.items():
+                for metric in options.metrics:
+                    if variant != "raw" and not metric_info(metric).calibration:
+                        continue
+                    stat = _statistic(metric, pred, scored, options.n_bins)
+                    if stat is not None:
+                        yield (system, variant, metric), stat
+                        del stat
+
+    estimates, replicates = bootstrap_statistics(
+        statistics(), n, max(options.n_boot, 0), seed, codes, n_units
+    )
     resampled = f"{n_units} clusters" if clustered else "examples"
 
     base = {f: records[0][f] for f in CELL_FIELDS}

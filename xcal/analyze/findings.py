@@ -46,7 +46,7 @@ WIDTH_THRESHOLD = 0.02
 #: Bootstrap resamples of the pooled rows.
 DEFAULT_POOLED_B = 2000
 # Part of every findings cache key: bump when a unit's rows change for the same inputs.
-FINDINGS_VERSION = 1
+FINDINGS_VERSION = 2
 
 FINDING_COLUMNS: tuple[str, ...] = (
     "question",
@@ -162,33 +162,39 @@ def _interval_p(estimate: float, dist: np.ndarray, level: float) -> tuple[float,
 
 
 @dataclass
-class _Cell:
+class _Pair:
+    """One language's system and baseline runs on their common evaluation examples."""
+
     language: str
-    system: Any  # Statistic per metric
+    system: Any  # predictions (xcal.analyze.predictions._Predictions)
     baseline: Any
-    units: np.ndarray
-    per_example: dict[str, tuple[np.ndarray, np.ndarray]]  # metric -> (sys, base) per example
+    system_scored: Any  # ... scored at the run's own temperature
+    baseline_scored: Any
+    units: np.ndarray  # resampling unit of each example
 
 
-def _load_cells(
+def _load_pairs(
     store: Any,
     runs: pd.DataFrame,
     options: Any,
     system: str,
     condition: Mapping[str, Any],
-    metrics: Sequence[str],
     baseline: str | None = None,
-) -> dict[str, dict[str, _Cell]]:
-    """metric -> language -> cell of (system, baseline) statistics on the evaluation examples.
+) -> list[_Pair]:
+    """Every non-English language's (system, baseline) predictions in one condition.
 
-    ``baseline`` defaults to the analysis' baseline (Q3 compares two systems).
+    Only predictions are loaded here (a few numbers per example); the metrics'
+    statistics are built one metric and one language at a time by
+    :func:`_statistics`, because a smooth ECE's per-example rows are some 500
+    numbers wide. ``baseline`` defaults to the analysis' baseline (Q3 compares
+    two systems).
     """
     baseline = options.baseline if baseline is None else baseline
     from xcal.analyze import predictions as pl
 
     part = _condition_runs(runs, condition)
     part = part[~part["language"].isin(list(options.english))]
-    out: dict[str, dict[str, _Cell]] = {m: {} for m in metrics}
+    out: list[_Pair] = []
     for language, lang_runs in part.groupby("language", sort=True):
         mine = lang_runs[lang_runs["model"] == system]
         base = lang_runs[lang_runs["model"] == baseline]
@@ -205,7 +211,6 @@ def _load_cells(
         pos_b = {v: i for i, v in enumerate(pb.ids.tolist())}
         es = ps.subset(np.array([pos_s[i] for i in common], dtype=np.intp))
         eb = pb.subset(np.array([pos_b[i] for i in common], dtype=np.intp))
-        ss, sb = pl._score(es, es.base_temperature), pl._score(eb, eb.base_temperature)
         units = np.array(
             [
                 unit_of(str(condition["task"]), str(i)) if options.clusters else str(i)
@@ -213,16 +218,48 @@ def _load_cells(
             ],
             dtype=object,
         )
-        for m in metrics:
-            a = pl._statistic(m, es, ss, options.n_bins)
-            b = pl._statistic(m, eb, sb, options.n_bins)
-            if a is None or b is None:
-                continue
-            per_example: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-            if m in ("accuracy", "brier") and hasattr(a, "contributions"):
-                per_example[m] = (a.contributions[:, 0].copy(), b.contributions[:, 0].copy())
-            out[m][str(language)] = _Cell(str(language), a, b, units, per_example)
+        out.append(
+            _Pair(
+                str(language),
+                es,
+                eb,
+                pl._score(es, es.base_temperature),
+                pl._score(eb, eb.base_temperature),
+                units,
+            )
+        )
     return out
+
+
+def _applies(pairs: Sequence[_Pair], metric: str) -> list[_Pair]:
+    """The pairs both of whose runs have ``metric`` (retrieval has no Brier of classes...)."""
+    from xcal.analyze.results import metric_info
+
+    kinds = metric_info(metric).kinds
+    return [p for p in pairs if p.system.kind in kinds and p.baseline.kind in kinds]
+
+
+def _statistics(
+    pairs: Sequence[_Pair],
+    metric: str,
+    n_bins: int,
+    differences: dict[str, np.ndarray] | None = None,
+) -> Iterator[tuple[str, tuple[Any, Any]]]:
+    """(language, (system, baseline) statistic) of ``metric``, built one language at a time.
+
+    For a per-example metric (accuracy, Brier) each example's difference is
+    put in ``differences`` on the way, for the mixed-model cross-check.
+    """
+    from xcal.analyze import predictions as pl
+
+    for p in pairs:
+        a = pl._statistic(metric, p.system, p.system_scored, n_bins)
+        b = pl._statistic(metric, p.baseline, p.baseline_scored, n_bins)
+        if differences is not None and metric in ("accuracy", "brier"):
+            if hasattr(a, "contributions"):
+                differences[p.language] = a.contributions[:, 0] - b.contributions[:, 0]
+        yield p.language, (a, b)
+        del a, b  # before the next language's are built
 
 
 def _condition_runs(runs: pd.DataFrame, condition: Mapping[str, Any]) -> pd.DataFrame:
@@ -233,10 +270,13 @@ def _condition_runs(runs: pd.DataFrame, condition: Mapping[str, Any]) -> pd.Data
     return runs[mask]
 
 
-def _mixedlm(cells: Mapping[str, _Cell], metric: str, level: float) -> tuple[float, float, float]:
+def _mixedlm(
+    differences: Mapping[str, np.ndarray], units: Mapping[str, np.ndarray], level: float
+) -> tuple[float, float, float]:
     """Mixed-effects cross-check of the pooled difference of a per-example metric.
 
-    ``d ~ C(language, Sum) + (1 | item)`` by REML
+    ``differences[language]`` are the examples' differences, labelled by
+    ``units[language]``. ``d ~ C(language, Sum) + (1 | item)`` by REML
     (:func:`xcal.stats.mixed.random_intercept_mean`): with sum-to-zero coding
     the intercept is the mean of the language means, the pooled estimand over
     these (fixed) languages, and the item intercept carries the correlation of
@@ -245,13 +285,13 @@ def _mixedlm(cells: Mapping[str, _Cell], metric: str, level: float) -> tuple[flo
     5-language store, too slow to run for every row. Returns
     (estimate, ci_low, ci_high) or NaNs.
     """
-    present = [c for c in cells.values() if metric in c.per_example]
-    if len(present) < 2:
+    if len(differences) < 2:
         return math.nan, math.nan, math.nan
+    langs = list(differences)
     fit = random_intercept_mean(
-        np.concatenate([c.per_example[metric][0] - c.per_example[metric][1] for c in present]),
-        np.concatenate([np.full(len(c.units), c.language, dtype=object) for c in present]),
-        np.concatenate([c.units for c in present]),
+        np.concatenate([differences[lang] for lang in langs]),
+        np.concatenate([np.full(len(units[lang]), lang, dtype=object) for lang in langs]),
+        np.concatenate([units[lang] for lang in langs]),
         level=level,
     )
     return fit.estimate, fit.ci_low, fit.ci_high
@@ -387,18 +427,25 @@ def _from_cache(entry: tuple[Any, dict[str, np.ndarray]] | None) -> _UnitOutput 
 
 
 def condition_findings(store: Any, options: Any, unit: _ConditionUnit) -> _UnitOutput:
-    """The pooled rows of one system x condition, and its pooled results by severity."""
-    from xcal.stats import pooled_difference
+    """The pooled rows of one system x condition, and its pooled results by severity.
+
+    Per metric, every pool (all non-English languages, each resource class,
+    script and family) comes from one set of resamples of the units
+    (:func:`xcal.stats.pooled_differences`), with one language's statistics
+    in memory at a time.
+    """
+    from xcal.stats import pooled_differences
 
     system, condition, lang_info = unit.system, unit.condition, unit.lang_info
     rows: list[dict[str, Any]] = []
     severity: list[tuple[tuple[str, str, str, str], float, Any]] = []
-    cells = _load_cells(store, unit.runs, options, system, condition, unit.metrics)
+    pairs = _load_pairs(store, unit.runs, options, system, condition)
     kind = shift_kind(str(condition["perturbation"]))
-    for metric, per_lang in cells.items():
-        if not per_lang:
+    for metric in unit.metrics:
+        present = _applies(pairs, metric)
+        if not present:
             continue
-        langs = sorted(per_lang)
+        langs = [p.language for p in present]
         pools: dict[str, list[str]] = {"non-English": langs}
         for lang in langs:
             rc = lang_info["resource_class"].get(lang, math.nan) if len(lang_info) else math.nan
@@ -407,19 +454,20 @@ def condition_findings(store: Any, options: Any, unit: _ConditionUnit) -> _UnitO
             for grouping, group_of in unit.groupings.items():
                 if group_of.get(lang):
                     pools.setdefault(f"{grouping} {group_of[lang]}", []).append(lang)
-        seed = _stable_seed(options.seed, system, condition["task"], metric)
-        for pool, members in pools.items():
-            if pool != "non-English" and len(members) < 2:
-                continue
-            res = pooled_difference(
-                {lang: (per_lang[lang].system, per_lang[lang].baseline) for lang in members},
-                {lang: per_lang[lang].units for lang in members},
-                B=unit.B,
-                rng=seed,
-                level=options.level,
-            )
+        pools = {k: v for k, v in pools.items() if k == "non-English" or len(v) >= 2}
+        differences: dict[str, np.ndarray] = {}
+        results = pooled_differences(
+            _statistics(present, metric, options.n_bins, differences),
+            {p.language: p.units for p in present},
+            pools,
+            B=unit.B,
+            rng=_stable_seed(options.seed, system, condition["task"], metric),
+            level=options.level,
+        )
+        units = {p.language: p.units for p in present}
+        for pool, res in results.items():
             ml = (
-                _mixedlm({k: per_lang[k] for k in members}, metric, options.level)
+                _mixedlm(differences, units, options.level)
                 if unit.mixedlm and pool == "non-English"
                 else (math.nan,) * 3
             )
@@ -440,15 +488,9 @@ def condition_findings(store: Any, options: Any, unit: _ConditionUnit) -> _UnitO
                     ml,
                 )
             )
-            if pool == "non-English":
-                key = (
-                    system,
-                    str(condition["task"]),
-                    metric,
-                    str(condition["perturbation"]),
-                )
-                severity.append((key, float(condition["severity"]), res))
-                full = res
+        full = results["non-English"]
+        key = (system, str(condition["task"]), metric, str(condition["perturbation"]))
+        severity.append((key, float(condition["severity"]), full))
         # Q4 trend over classes; Q3 interaction with URIEL distance
         for quantity, column, question in (
             ("trend over resource classes (per class)", "resource_class", "Q4"),
@@ -707,12 +749,12 @@ def _architecture_rows(
     For every decoder-only model against every encoder-only model (by the
     runs' ``architecture`` field), per task and condition: their paired
     difference pooled over the non-English languages both were run on
-    (:func:`xcal.stats.pooled_difference`, the same units as the other rows),
+    (:func:`xcal.stats.pooled_differences`, the same units as the other rows),
     and the OLS slope of the per-language gap against the language's URIEL
     distance from English, its interval from the same resamples (does the gap
     grow for distant languages?).
     """
-    from xcal.stats import pooled_difference
+    from xcal.stats import pooled_differences
 
     if "architecture" not in runs.columns:
         return []
@@ -723,20 +765,20 @@ def _architecture_rows(
     for decoder in decoders:
         for encoder in encoders:
             for condition in conditions:
-                cells = _load_cells(
-                    store, runs, options, decoder, condition, metrics, baseline=encoder
-                )
-                for metric, per_lang in cells.items():
-                    if not per_lang:
+                pairs = _load_pairs(store, runs, options, decoder, condition, baseline=encoder)
+                for metric in metrics:
+                    present = _applies(pairs, metric)
+                    if not present:
                         continue
-                    langs = sorted(per_lang)
-                    res = pooled_difference(
-                        {lang: (per_lang[lang].system, per_lang[lang].baseline) for lang in langs},
-                        {lang: per_lang[lang].units for lang in langs},
+                    langs = [p.language for p in present]
+                    res = pooled_differences(
+                        _statistics(present, metric, options.n_bins),
+                        {p.language: p.units for p in present},
+                        {"non-English": langs},
                         B=B,
                         rng=_stable_seed(options.seed, "Q3", decoder, encoder, condition, metric),
                         level=options.level,
-                    )
+                    )["non-English"]
                     row = _row(
                         "Q3",
                         "decoder-only minus encoder-only (pooled difference)",

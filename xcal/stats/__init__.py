@@ -27,7 +27,7 @@ from xcal.stats.bootstrap import (
 )
 from xcal.stats.correlation import correlation
 from xcal.stats.multiple import adjust_pvalues
-from xcal.stats.pooled import PooledResult, pooled_difference
+from xcal.stats.pooled import PooledResult, pooled_difference, pooled_differences
 from xcal.stats.regression import fit_mixedlm, fit_ols
 from xcal.stats.significance import permutation_pvalue, permutation_test, swap_distribution
 from xcal.stats.statistic import (
@@ -63,5 +63,6 @@ __all__ = [
     "permutation_pvalue",
     "permutation_test",
     "pooled_difference",
+    "pooled_differences",
     "swap_distribution",
 ]

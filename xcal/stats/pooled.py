@@ -38,7 +38,8 @@ C. A. Field, A. H. Welsh. Bootstrapping clustered data. JRSS B 69(3), 2007.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import copy
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,7 +58,12 @@ from xcal.stats.bootstrap import (
 from xcal.stats.resample import DEFAULT_MAX_MEMORY, as_generator, chunk_rows, draw_counts
 from xcal.stats.statistic import LinearStatistic, Statistic
 
-__all__ = ["PooledResult", "pooled_difference"]
+__all__ = ["PooledResult", "pooled_difference", "pooled_differences"]
+
+# Bytes of the cells' per-unit sums held at once: more cells take another pass
+# over the same resamples (drawn again, a few ms), so memory does not grow with
+# the number of languages.
+_PASS_BYTES = 64 * 2**20
 
 
 @dataclass
@@ -146,54 +152,56 @@ def _unit_sums(m: np.ndarray, codes: np.ndarray, n_units: int) -> tuple[np.ndarr
     return sums, sizes
 
 
-class _FusedCells:
-    """Every cell's difference under unit weights, linear cells fused into one product.
+class _CellDifferences:
+    """Every cell's difference under unit weights, from each cell's per-unit sums.
 
     A linear cell needs only its per-unit contribution sums (and sizes) of both
-    systems; stacking them side by side for all cells makes a chunk of
-    resamples one ``(c, units) @ (units, columns)`` matrix product, instead
-    of one narrow product per cell. Other statistics get example weights.
+    systems, side by side in one ``(units, columns)`` block: a chunk of
+    resamples is then one matrix product per cell. Other statistics get
+    example weights.
+
+    Cells are added one at a time and a linear cell keeps only its block and
+    finalizers, not its per-example rows: a smooth ECE's rows are ``n x ~500``
+    per system, and holding every language's at once (then a copy of all the
+    blocks stacked into one matrix) was most of a findings worker's memory.
     """
 
-    def __init__(self, cells: list[tuple[Statistic, Statistic, np.ndarray]], n_units: int) -> None:
-        self.linear: list[tuple[int, Statistic, Statistic, slice, slice, int]] = []
+    def __init__(self, n_units: int) -> None:
+        self.n_units = n_units
+        self.linear: list[tuple[int, Any, Any, np.ndarray, int]] = []
         self.generic: list[tuple[int, Statistic, Statistic, np.ndarray]] = []
-        blocks: list[np.ndarray] = []
-        width = 0
-        for j, (a, b, codes) in enumerate(cells):
-            if isinstance(a, LinearStatistic) and isinstance(b, LinearStatistic):
-                sa, sizes = _unit_sums(a.contributions, codes, n_units)
-                sb, _ = _unit_sums(b.contributions, codes, n_units)
-                ka, kb = sa.shape[1], sb.shape[1]
-                blocks.append(np.hstack([sa, sb, sizes[:, None]]))
-                self.linear.append(
-                    (
-                        j,
-                        a,
-                        b,
-                        slice(width, width + ka),
-                        slice(width + ka, width + ka + kb),
-                        width + ka + kb,
-                    )
-                )
-                width += ka + kb + 1
-            else:
-                self.generic.append((j, a, b, codes))
-        self.matrix = np.hstack(blocks) if blocks else np.zeros((n_units, 0))
-        self.n_cells = len(cells)
+        self.n_cells = 0
+
+    def add(self, a: Statistic, b: Statistic, codes: np.ndarray) -> None:
+        j = self.n_cells
+        self.n_cells += 1
+        if isinstance(a, LinearStatistic) and isinstance(b, LinearStatistic):
+            sa, sizes = _unit_sums(a.contributions, codes, self.n_units)
+            sb, _ = _unit_sums(b.contributions, codes, self.n_units)
+            block = np.hstack([sa, sb, sizes[:, None]])
+            self.linear.append((j, a.finalize, b.finalize, block, sa.shape[1]))
+        else:
+            self.generic.append((j, a, b, codes))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the linear cells' blocks."""
+        return sum(block.nbytes for _, _, _, block, _ in self.linear)
+
+    @property
+    def example_rows(self) -> int:
+        """The most examples of a generic cell (its weights are expanded to them)."""
+        return max((codes.shape[0] for *_, codes in self.generic), default=0)
 
     def __call__(self, w: np.ndarray) -> np.ndarray:
         out = np.empty((w.shape[0], self.n_cells))
-        if self.linear:
-            sums = w @ self.matrix
-            with np.errstate(invalid="ignore", divide="ignore"):
-                for j, a, b, ca, cb, size in self.linear:
-                    total = sums[:, size]
-                    assert isinstance(a, LinearStatistic) and isinstance(b, LinearStatistic)
-                    out[:, j] = a.finalize(sums[:, ca], total) - b.finalize(sums[:, cb], total)
-        for j, a, b, codes in self.generic:
-            ex = w[:, codes]
-            with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for j, finalize_a, finalize_b, block, ka in self.linear:
+                sums = w @ block
+                total = sums[:, -1]
+                out[:, j] = finalize_a(sums[:, :ka], total) - finalize_b(sums[:, ka:-1], total)
+            for j, a, b, codes in self.generic:
+                ex = w[:, codes]
                 out[:, j] = a.on_weights(ex) - b.on_weights(ex)
         return out
 
@@ -230,37 +238,172 @@ def bootstrap_target(stat: Statistic) -> float:
     return stat.estimate()
 
 
-def _as_cells(
-    cells: Mapping[Any, tuple[Statistic, Statistic]] | Sequence[tuple[Statistic, Statistic]],
-) -> list[tuple[Any, Statistic, Statistic]]:
-    items = (
-        list(cells.items())
-        if isinstance(cells, Mapping)
-        else [(i, pair) for i, pair in enumerate(cells)]
-    )
-    if not items:
-        raise ValueError("Expected at least one cell (a pair of statistics), got none")
-    out = []
-    for name, pair in items:
-        if not (isinstance(pair, tuple) and len(pair) == 2):
-            raise TypeError(f"cell {name!r}: expected a pair (system, baseline) of Statistic")
-        a, b = pair
-        if not isinstance(a, Statistic) or not isinstance(b, Statistic):
-            raise TypeError(
-                f"cell {name!r}: expected Statistic objects (xcal.stats.metric_statistic)"
-            )
-        # the kinds' first field is the metric; the rest may be data-driven
-        # (the smooth ECE's bandwidth is each system's own fixed point)
-        if a.name != b.name or a.kind[:1] != b.kind[:1]:
+def _checked_pair(name: Any, pair: Any) -> tuple[Statistic, Statistic]:
+    if not (isinstance(pair, tuple) and len(pair) == 2):
+        raise TypeError(f"cell {name!r}: expected a pair (system, baseline) of Statistic")
+    a, b = pair
+    if not isinstance(a, Statistic) or not isinstance(b, Statistic):
+        raise TypeError(f"cell {name!r}: expected Statistic objects (xcal.stats.metric_statistic)")
+    # the kinds' first field is the metric; the rest may be data-driven
+    # (the smooth ECE's bandwidth is each system's own fixed point)
+    if a.name != b.name or a.kind[:1] != b.kind[:1]:
+        raise ValueError(
+            f"cell {name!r}: the two statistics measure different metrics "
+            f"({a.name} {a.kind} vs {b.name} {b.kind})"
+        )
+    return a, b
+
+
+@dataclass
+class _Replicates:
+    """Every cell's difference and its replicates, from one set of unit resamples."""
+
+    names: list[str]
+    estimate: np.ndarray  # (n_cells,)
+    n: np.ndarray  # examples per cell
+    n_units: int
+    reps: np.ndarray  # (B, n_cells), already mirrored for a debiased metric
+    low: np.ndarray
+    high: np.ndarray
+    p_value: np.ndarray
+    seed: int | None
+
+
+def _replicates(
+    cells: Iterable[tuple[Any, Any]],
+    units: Sequence[npt.ArrayLike],
+    B: int,
+    level: float,
+    gen: np.random.Generator,
+    seed: int | None,
+    max_memory: int,
+) -> _Replicates:
+    """Consume ``cells`` (name, pair) one at a time, then draw the unit resamples.
+
+    ``units[i]`` labels the examples of the ``i``-th cell. The units are numbered
+    over all cells' labels before any cell is read, so a cell's per-example data
+    can be dropped as soon as its unit sums are taken.
+    """
+    labels = [np.asarray(u) for u in units]
+    if any(lab.dtype == object and any(v is None for v in lab) for lab in labels):
+        raise ValueError("unit labels hold None")
+    uniques = np.unique(np.concatenate(labels)) if labels else np.array([])
+    n_units = int(uniques.shape[0])
+    evaluate = _CellDifferences(n_units)
+    replay = copy.deepcopy(gen)  # every pass but the last draws from a copy
+    columns: list[np.ndarray] = []
+
+    def run_pass(evaluate: _CellDifferences, draws: np.random.Generator) -> np.ndarray:
+        chunk = chunk_rows(max(n_units, evaluate.example_rows), B, max_memory)
+        reps = np.empty((B, evaluate.n_cells))
+        buf = np.empty((chunk, n_units))
+        with single_blas_thread():
+            for start in range(0, B, chunk):
+                c = min(chunk, B - start)
+                reps[start : start + c] = evaluate(draw_counts(draws, n_units, buf[:c]))
+        return reps
+
+    names: list[str] = []
+    est: list[float] = []
+    target: list[float] = []
+    sizes: list[int] = []
+    metric: tuple[str, Any] | None = None
+    i = -1
+    # (not enumerate(): its reused result tuple would hold the previous cell
+    # while the next one is built)
+    for name, pair in cells:
+        i += 1
+        if i >= len(labels):
+            raise ValueError(f"Expected units for each cell, got none for cell {name!r}")
+        a, b = _checked_pair(name, pair)
+        if metric is None:
+            metric = (a.name, a.kind[:1])
+        elif (a.name, a.kind[:1]) != metric:
             raise ValueError(
-                f"cell {name!r}: the two statistics measure different metrics "
-                f"({a.name} {a.kind} vs {b.name} {b.kind})"
+                f"cells measure different metrics {sorted(map(str, {metric, (a.name, a.kind[:1])}))}"
             )
-        out.append((name, a, b))
-    metrics = {(a.name, a.kind[:1]) for _, a, _ in out}
-    if len(metrics) > 1:
-        raise ValueError(f"cells measure different metrics {sorted(map(str, metrics))}")
-    return out
+        lab = labels[i]
+        if lab.ndim != 1 or lab.shape[0] != a.n:
+            raise ValueError(
+                f"cell {name!r}: expected {a.n} unit labels, one per example, got shape {lab.shape}"
+            )
+        a2, b2, order = align_pair(a, b, (f"{name} system", f"{name} baseline"))
+        if evaluate.nbytes > _PASS_BYTES:
+            # Past the budget, the cells read so far are resampled first: the
+            # next pass draws the same resamples again, from a copy of ``gen``.
+            columns.append(run_pass(evaluate, copy.deepcopy(replay)))
+            evaluate = _CellDifferences(n_units)
+        evaluate.add(a2, b2, np.searchsorted(uniques, lab[order]).astype(np.intp))
+        names.append(str(name))
+        est.append(a2.estimate() - b2.estimate())
+        # where the replicates centre (differs from the estimate for debiased metrics)
+        target.append(bootstrap_target(a2) - bootstrap_target(b2))
+        sizes.append(a2.n)
+        del a, b, a2, b2, pair
+    if not names:
+        raise ValueError("Expected at least one cell (a pair of statistics), got none")
+    if len(names) != len(labels):
+        raise ValueError(f"Expected units for each of the {len(names)} cells, got {len(labels)}")
+    columns.append(run_pass(evaluate, gen))  # the last pass advances the caller's generator
+    reps = columns[0] if len(columns) == 1 else np.hstack(columns)
+    cell_est, cell_target = np.array(est), np.array(target)
+    cell_n = np.array(sizes, dtype=np.int64)
+    if np.any(cell_target != cell_est):
+        # A debiased metric: the replicates' errors about the bootstrap world's
+        # value (the plug-in) stand for the estimate's errors about the truth,
+        # bias included, so the interval is the basic one, est - (rep - target).
+        reps = (cell_est + cell_target)[None, :] - reps
+    n_cells = len(names)
+    low, high, p = np.empty(n_cells), np.empty(n_cells), np.empty(n_cells)
+    for j in range(n_cells):
+        d = reps[:, j]
+        d = d[np.isfinite(d)]
+        low[j], high[j] = percentile_interval(d, level)
+        p[j] = bootstrap_pvalue(d, float(cell_est[j]), null="shift")
+    return _Replicates(names, cell_est, cell_n, n_units, reps, low, high, p, seed)
+
+
+def _pool(
+    rep: _Replicates,
+    index: np.ndarray,
+    w_cell: np.ndarray,
+    mix: np.ndarray | None,
+    B: int,
+    level: float,
+    resample_cells: bool,
+) -> PooledResult:
+    """The pooled result over cells ``index`` with weights ``w_cell`` (or per-resample ``mix``)."""
+    reps = rep.reps[:, index]
+    if mix is None:
+        mix = np.broadcast_to(w_cell, reps.shape)
+    valid = np.isfinite(reps).all(axis=1)
+    pooled = (reps[valid] * mix[valid]).sum(axis=1)
+    if pooled.size == 0:
+        raise ValueError("every resample left some cell without examples; give more units")
+    estimate = float(w_cell @ rep.estimate[index])
+    low, high = percentile_interval(pooled, level)
+    return PooledResult(
+        estimate=estimate,
+        ci_low=low,
+        ci_high=high,
+        p_value=bootstrap_pvalue(pooled, estimate, null="shift"),
+        cells=[rep.names[j] for j in index],
+        cell_estimate=rep.estimate[index],
+        cell_ci_low=rep.low[index],
+        cell_ci_high=rep.high[index],
+        cell_p_value=rep.p_value[index],
+        cell_weight=w_cell,
+        cell_n=rep.n[index],
+        n_units=rep.n_units,
+        distribution=pooled,
+        cell_distribution=reps[valid],
+        std_error=float(pooled.std(ddof=1)) if pooled.size > 1 else float("nan"),
+        B=B,
+        B_valid=int(pooled.size),
+        seed=rep.seed,
+        level=level,
+        resample_cells=resample_cells,
+    )
 
 
 def pooled_difference(
@@ -302,6 +445,10 @@ def pooled_difference(
     -------
     PooledResult
 
+    See Also
+    --------
+    pooled_differences : several pools of the same cells from one set of resamples.
+
     Examples
     --------
     Three languages of the same 40 source items, in clusters of 2; the system is
@@ -315,109 +462,112 @@ def pooled_difference(
     >>> round(res.estimate, 3), bool(res.ci_low > 0), res.n_units
     (0.125, True, 20)
     """
-    named = _as_cells(cells)
-    unit_list = [units[name] for name, _, _ in named] if isinstance(units, Mapping) else list(units)
-    if len(unit_list) != len(named):
-        raise ValueError(f"Expected units for each of the {len(named)} cells, got {len(unit_list)}")
+    items: list[tuple[Any, Any]] = (
+        list(cells.items()) if isinstance(cells, Mapping) else list(enumerate(cells))
+    )
+    if not items:
+        raise ValueError("Expected at least one cell (a pair of statistics), got none")
+    unit_list = [units[name] for name, _ in items] if isinstance(units, Mapping) else list(units)
+    if len(unit_list) != len(items):
+        raise ValueError(f"Expected units for each of the {len(items)} cells, got {len(unit_list)}")
+    n_cells = len(items)
+    w_cell = _cell_weights(weights, n_cells, [pair for _, pair in items])
     b_count = _check_b(B)
     level = _check_level(level)
     gen, seed = as_generator(rng)
-
-    aligned: list[tuple[str, Statistic, Statistic, np.ndarray]] = []
-    for (name, a, b), u in zip(named, unit_list, strict=True):
-        labels = np.asarray(u)
-        if labels.ndim != 1 or labels.shape[0] != a.n:
-            raise ValueError(
-                f"cell {name!r}: expected {a.n} unit labels, one per example, got shape {labels.shape}"
-            )
-        a2, b2, order = align_pair(a, b, (f"{name} system", f"{name} baseline"))
-        aligned.append((str(name), a2, b2, labels[order]))
-    every = np.concatenate([lab for *_, lab in aligned])
-    if every.dtype == object and any(v is None for v in every):
-        raise ValueError("unit labels hold None")
-    uniques, codes_all = np.unique(every, return_inverse=True)
-    n_units = int(uniques.shape[0])
-    offsets = np.cumsum([0] + [a.n for _, a, _, _ in aligned])
-    n_cells = len(aligned)
-    cell_n = np.array([a.n for _, a, _, _ in aligned], dtype=np.int64)
-
-    if isinstance(weights, str):
-        if weights == "equal":
-            w_cell = np.full(n_cells, 1.0 / n_cells)
-        elif weights == "n":
-            w_cell = cell_n / cell_n.sum()
-        else:
-            raise ValueError(f"Expected `weights` 'equal', 'n' or an array, got {weights!r}")
-    else:
-        w_cell = np.asarray(weights, dtype=np.float64)
-        if w_cell.shape != (n_cells,) or (w_cell < 0).any() or w_cell.sum() <= 0:
-            raise ValueError(
-                f"Expected {n_cells} non-negative cell weights with a positive sum, got {w_cell!r}"
-            )
-        w_cell = w_cell / w_cell.sum()
-
-    evaluate = _FusedCells(
-        [(a, b, codes_all[offsets[i] : offsets[i + 1]]) for i, (_, a, b, _) in enumerate(aligned)],
-        n_units,
-    )
-    cell_est = np.array([a.estimate() - b.estimate() for _, a, b, _ in aligned])
-    # where the replicates centre (differs from the estimate for debiased metrics)
-    cell_target = np.array([bootstrap_target(a) - bootstrap_target(b) for _, a, b, _ in aligned])
-    estimate = float(w_cell @ cell_est)
-
-    chunk = chunk_rows(max(n_units, int(cell_n.max())), b_count, max_memory)
-    reps = np.empty((b_count, n_cells))
-    buf = np.empty((chunk, n_units))
-    with single_blas_thread():
-        for start in range(0, b_count, chunk):
-            c = min(chunk, b_count - start)
-            reps[start : start + c] = evaluate(draw_counts(gen, n_units, buf[:c]))
+    rep = _replicates(items, unit_list, b_count, level, gen, seed, max_memory)
+    mix = None
     if resample_cells:
         cell_counts = draw_counts(gen, n_cells, np.empty((b_count, n_cells)))
         mix = cell_counts * w_cell[None, :]
         mix /= mix.sum(axis=1, keepdims=True)
-    else:
-        mix = np.broadcast_to(w_cell, reps.shape)
-    mirrored = bool(np.any(cell_target != cell_est))
-    if mirrored:
-        # A debiased metric: the replicates' errors about the bootstrap world's
-        # value (the plug-in) stand for the estimate's errors about the truth,
-        # bias included, so the interval is the basic one, est - (rep - target).
-        reps = (cell_est + cell_target)[None, :] - reps
-    valid = np.isfinite(reps).all(axis=1)
-    pooled = (reps[valid] * mix[valid]).sum(axis=1)
-    if pooled.size == 0:
-        raise ValueError("every resample left some cell without examples; give more units")
-    low, high = percentile_interval(pooled, level)
-    p_value = bootstrap_pvalue(pooled, estimate, null="shift")
+    return _pool(rep, np.arange(n_cells), w_cell, mix, b_count, level, resample_cells)
 
-    cell_low = np.empty(n_cells)
-    cell_high = np.empty(n_cells)
-    cell_p = np.empty(n_cells)
-    for j in range(n_cells):
-        d = reps[:, j]
-        d = d[np.isfinite(d)]
-        cell_low[j], cell_high[j] = percentile_interval(d, level)
-        cell_p[j] = bootstrap_pvalue(d, float(cell_est[j]), null="shift")
-    return PooledResult(
-        estimate=estimate,
-        ci_low=low,
-        ci_high=high,
-        p_value=p_value,
-        cells=[name for name, *_ in aligned],
-        cell_estimate=cell_est,
-        cell_ci_low=cell_low,
-        cell_ci_high=cell_high,
-        cell_p_value=cell_p,
-        cell_weight=w_cell,
-        cell_n=cell_n,
-        n_units=n_units,
-        distribution=pooled,
-        cell_distribution=reps[valid],
-        std_error=float(pooled.std(ddof=1)) if pooled.size > 1 else float("nan"),
-        B=b_count,
-        B_valid=int(pooled.size),
-        seed=seed,
-        level=level,
-        resample_cells=resample_cells,
-    )
+
+def _cell_weights(weights: str | npt.ArrayLike, n_cells: int, pairs: Sequence[Any]) -> np.ndarray:
+    if isinstance(weights, str):
+        if weights == "equal":
+            return np.full(n_cells, 1.0 / n_cells)
+        if weights == "n":
+            cell_n = np.array([getattr(pair[0], "n", 0) for pair in pairs], dtype=np.float64)
+            return cell_n / cell_n.sum()
+        raise ValueError(f"Expected `weights` 'equal', 'n' or an array, got {weights!r}")
+    w_cell = np.asarray(weights, dtype=np.float64)
+    if w_cell.shape != (n_cells,) or (w_cell < 0).any() or w_cell.sum() <= 0:
+        raise ValueError(
+            f"Expected {n_cells} non-negative cell weights with a positive sum, got {w_cell!r}"
+        )
+    return w_cell / w_cell.sum()
+
+
+def pooled_differences(
+    cells: Iterable[tuple[Any, tuple[Statistic, Statistic]]],
+    units: Mapping[Any, npt.ArrayLike],
+    pools: Mapping[str, Sequence[Any]],
+    *,
+    B: int = DEFAULT_B,
+    level: float = 0.95,
+    rng: np.random.Generator | int | None = None,
+    max_memory: int = DEFAULT_MAX_MEMORY,
+) -> dict[str, PooledResult]:
+    """Equal-weight pooled differences over several pools of cells, from one set of resamples.
+
+    The units of all cells are resampled together once and every pool (a
+    subset of the cells: all non-English languages, each resource class, each
+    script...) averages its cells' replicates, so a pool's cells have the same
+    intervals as in every other pool. On parallel data, where every cell holds
+    the same units, a pool's result equals :func:`pooled_difference` on its
+    cells alone with the same ``rng``; otherwise each cell's units are
+    resampled as in :func:`pooled_difference` over all the cells.
+
+    ``cells`` is consumed one pair at a time and a linear statistic's
+    per-example rows are not kept (only their sums per unit), so a generator
+    that builds each cell's statistics when asked holds one cell's rows at a
+    time. ``units`` gives every cell's labels up front (the name of each cell
+    ``cells`` yields). Returns the pools in the order given.
+
+    Examples
+    --------
+    >>> from xcal.stats import mean_statistic
+    >>> ids = np.arange(40); base = (ids % 3 > 0).astype(float)
+    >>> sys_ = base.copy(); sys_[:15:3] = 1.0
+    >>> langs = ("de", "sw", "ur")
+    >>> cells = ((lang, (mean_statistic(sys_), mean_statistic(base))) for lang in langs)
+    >>> res = pooled_differences(
+    ...     cells, {lang: ids // 2 for lang in langs}, {"all": langs, "two": ["de", "ur"]}, B=500, rng=0
+    ... )
+    >>> round(res["two"].estimate, 3), res["two"].cells
+    (0.125, ['de', 'ur'])
+    """
+    b_count = _check_b(B)
+    level = _check_level(level)
+    gen, seed = as_generator(rng)
+    names = [str(k) for k in units]
+    for pool, members in pools.items():
+        unknown = [m for m in members if str(m) not in names]
+        if unknown or not members:
+            raise ValueError(
+                f"pool {pool!r}: no cell named {unknown[:3]!r}"
+                if unknown
+                else f"pool {pool!r} is empty"
+            )
+
+    def in_order() -> Iterator[tuple[Any, Any]]:
+        j = -1
+        for name, pair in cells:
+            j += 1
+            if j >= len(names) or str(name) != names[j]:
+                raise ValueError(
+                    f"cells must come in the order of `units` ({names}); got {name!r} at position {j}"
+                )
+            yield name, pair
+            del pair  # the consumer holds the only reference while it reads the cell
+
+    rep = _replicates(in_order(), list(units.values()), b_count, level, gen, seed, max_memory)
+    position = {name: j for j, name in enumerate(rep.names)}
+    out = {}
+    for pool, members in pools.items():
+        index = np.array([position[str(m)] for m in members], dtype=np.intp)
+        w_cell = np.full(index.shape[0], 1.0 / index.shape[0])
+        out[pool] = _pool(rep, index, w_cell, None, b_count, level, False)
+    return out
