@@ -55,10 +55,11 @@ def bootstrap_statistics(
     matrices (a smooth ECE's rows are ``n x ~500``: thirty of them, ten systems
     under three temperatures, were most of a worker's memory). Memory is
     bounded by the chunk of weights, the fused matrices and their products
-    (about 64 MB each), whatever ``n_boot`` and the number of statistics. Linear statistics (means,
-    equal-width calibration errors) are fused into one matrix product per
-    chunk instead of one narrow product each: on this machine that is the
-    difference between memory-bound and compute-bound BLAS. Beyond
+    (about 64 MB each), whatever ``n_boot`` and the number of statistics.
+    Linear statistics (means, equal-width calibration errors) are fused into
+    one matrix product per chunk instead of one narrow product each: on this
+    machine that is the difference between memory-bound and compute-bound
+    BLAS. Beyond
     ``_PASS_BYTES`` of matrices, the statistics read so far are bootstrapped
     and their matrices freed before more are read: every pass draws the same
     resamples from ``seed``. With ``n_boot`` 0 only the estimates are computed.

@@ -149,7 +149,7 @@ def analyse_cell(
                         del stat
 
     estimates, replicates = bootstrap_statistics(
-        statistics(), n, max(options.n_boot, 0), seed, codes, n_units
+        statistics(), n, options.n_boot, seed, codes, n_units
     )
     resampled = f"{n_units} clusters" if clustered else "examples"
 

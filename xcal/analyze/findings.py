@@ -456,15 +456,15 @@ def condition_findings(store: Any, options: Any, unit: _ConditionUnit) -> _UnitO
                     pools.setdefault(f"{grouping} {group_of[lang]}", []).append(lang)
         pools = {k: v for k, v in pools.items() if k == "non-English" or len(v) >= 2}
         differences: dict[str, np.ndarray] = {}
+        units = {p.language: p.units for p in present}
         results = pooled_differences(
             _statistics(present, metric, options.n_bins, differences),
-            {p.language: p.units for p in present},
+            units,
             pools,
             B=unit.B,
             rng=_stable_seed(options.seed, system, condition["task"], metric),
             level=options.level,
         )
-        units = {p.language: p.units for p in present}
         for pool, res in results.items():
             ml = (
                 _mixedlm(differences, units, options.level)

@@ -39,7 +39,7 @@ C. A. Field, A. H. Welsh. Bootstrapping clustered data. JRSS B 69(3), 2007.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -271,6 +271,7 @@ class _Replicates:
 
 def _replicates(
     cells: Iterable[tuple[Any, Any]],
+    names: Sequence[str],
     units: Sequence[npt.ArrayLike],
     B: int,
     level: float,
@@ -280,7 +281,8 @@ def _replicates(
 ) -> _Replicates:
     """Consume ``cells`` (name, pair) one at a time, then draw the unit resamples.
 
-    ``units[i]`` labels the examples of the ``i``-th cell. The units are numbered
+    The ``i``-th cell must be named ``names[i]`` and ``units[i]`` labels its
+    examples. The units are numbered
     over all cells' labels before any cell is read, so a cell's per-example data
     can be dropped as soon as its unit sums are taken.
     """
@@ -303,7 +305,7 @@ def _replicates(
                 reps[start : start + c] = evaluate(draw_counts(draws, n_units, buf[:c]))
         return reps
 
-    names: list[str] = []
+    read: list[str] = []
     est: list[float] = []
     target: list[float] = []
     sizes: list[int] = []
@@ -313,8 +315,11 @@ def _replicates(
     # while the next one is built)
     for name, pair in cells:
         i += 1
-        if i >= len(labels):
-            raise ValueError(f"Expected units for each cell, got none for cell {name!r}")
+        if i >= len(names) or str(name) != names[i]:
+            raise ValueError(
+                f"cells must come in the order of `units` ({list(names)}); "
+                f"got {name!r} at position {i}"
+            )
         a, b = _checked_pair(name, pair)
         if metric is None:
             metric = (a.name, a.kind[:1])
@@ -334,16 +339,16 @@ def _replicates(
             columns.append(run_pass(evaluate, copy.deepcopy(replay)))
             evaluate = _CellDifferences(n_units)
         evaluate.add(a2, b2, np.searchsorted(uniques, lab[order]).astype(np.intp))
-        names.append(str(name))
+        read.append(str(name))
         est.append(a2.estimate() - b2.estimate())
         # where the replicates centre (differs from the estimate for debiased metrics)
         target.append(bootstrap_target(a2) - bootstrap_target(b2))
         sizes.append(a2.n)
         del a, b, a2, b2, pair
-    if not names:
+    if not read:
         raise ValueError("Expected at least one cell (a pair of statistics), got none")
-    if len(names) != len(labels):
-        raise ValueError(f"Expected units for each of the {len(names)} cells, got {len(labels)}")
+    if len(read) != len(names):
+        raise ValueError(f"Expected units for each of the {len(read)} cells, got {len(names)}")
     columns.append(run_pass(evaluate, gen))  # the last pass advances the caller's generator
     reps = columns[0] if len(columns) == 1 else np.hstack(columns)
     cell_est, cell_target = np.array(est), np.array(target)
@@ -353,14 +358,14 @@ def _replicates(
         # value (the plug-in) stand for the estimate's errors about the truth,
         # bias included, so the interval is the basic one, est - (rep - target).
         reps = (cell_est + cell_target)[None, :] - reps
-    n_cells = len(names)
+    n_cells = len(read)
     low, high, p = np.empty(n_cells), np.empty(n_cells), np.empty(n_cells)
     for j in range(n_cells):
         d = reps[:, j]
         d = d[np.isfinite(d)]
         low[j], high[j] = percentile_interval(d, level)
         p[j] = bootstrap_pvalue(d, float(cell_est[j]), null="shift")
-    return _Replicates(names, cell_est, cell_n, n_units, reps, low, high, p, seed)
+    return _Replicates(read, cell_est, cell_n, n_units, reps, low, high, p, seed)
 
 
 def _pool(
@@ -471,11 +476,12 @@ def pooled_difference(
     if len(unit_list) != len(items):
         raise ValueError(f"Expected units for each of the {len(items)} cells, got {len(unit_list)}")
     n_cells = len(items)
-    w_cell = _cell_weights(weights, n_cells, [pair for _, pair in items])
+    w_cell = _cell_weights(weights, [np.shape(u)[0] if np.ndim(u) else 0 for u in unit_list])
     b_count = _check_b(B)
     level = _check_level(level)
     gen, seed = as_generator(rng)
-    rep = _replicates(items, unit_list, b_count, level, gen, seed, max_memory)
+    names = [str(name) for name, _ in items]
+    rep = _replicates(items, names, unit_list, b_count, level, gen, seed, max_memory)
     mix = None
     if resample_cells:
         cell_counts = draw_counts(gen, n_cells, np.empty((b_count, n_cells)))
@@ -484,13 +490,16 @@ def pooled_difference(
     return _pool(rep, np.arange(n_cells), w_cell, mix, b_count, level, resample_cells)
 
 
-def _cell_weights(weights: str | npt.ArrayLike, n_cells: int, pairs: Sequence[Any]) -> np.ndarray:
+def _cell_weights(weights: str | npt.ArrayLike, cell_n: Sequence[int]) -> np.ndarray:
+    """``w_c`` normalised, from a name or given; ``cell_n`` counts each cell's unit labels
+    (one per example: a mismatch with the statistics is refused when they are read)."""
+    n_cells = len(cell_n)
     if isinstance(weights, str):
         if weights == "equal":
             return np.full(n_cells, 1.0 / n_cells)
         if weights == "n":
-            cell_n = np.array([getattr(pair[0], "n", 0) for pair in pairs], dtype=np.float64)
-            return cell_n / cell_n.sum()
+            sizes = np.asarray(cell_n, dtype=np.float64)
+            return sizes / sizes.sum()
         raise ValueError(f"Expected `weights` 'equal', 'n' or an array, got {weights!r}")
     w_cell = np.asarray(weights, dtype=np.float64)
     if w_cell.shape != (n_cells,) or (w_cell < 0).any() or w_cell.sum() <= 0:
@@ -552,18 +561,7 @@ def pooled_differences(
                 else f"pool {pool!r} is empty"
             )
 
-    def in_order() -> Iterator[tuple[Any, Any]]:
-        j = -1
-        for name, pair in cells:
-            j += 1
-            if j >= len(names) or str(name) != names[j]:
-                raise ValueError(
-                    f"cells must come in the order of `units` ({names}); got {name!r} at position {j}"
-                )
-            yield name, pair
-            del pair  # the consumer holds the only reference while it reads the cell
-
-    rep = _replicates(in_order(), list(units.values()), b_count, level, gen, seed, max_memory)
+    rep = _replicates(cells, names, list(units.values()), b_count, level, gen, seed, max_memory)
     position = {name: j for j, name in enumerate(rep.names)}
     out = {}
     for pool, members in pools.items():
