@@ -33,7 +33,6 @@ from xcal.stats import (
     pooled_difference,
     pooled_differences,
 )
-from xcal.stats.pooled import bootstrap_target
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _parallel_sim import (
@@ -124,16 +123,50 @@ def test_estimate_is_the_weighted_mean_of_cell_differences() -> None:
     assert two_level.std_error > pooled_difference(cells, units, B=400, rng=0).std_error
 
 
-def test_debiased_replicates_are_mirrored_about_the_plug_in() -> None:
-    # On resamples of a sample the debiased error aims at the sample's plug-in
-    # error, not at its own estimate: the interval uses the errors about it.
+def test_debiased_replicates_take_their_errors_on_the_squared_scale(monkeypatch) -> None:
+    # Worked from the resample counts: D the debiased squared error, P the
+    # plug-in one, D* a resample's debiased one; replicate sqrt(max(D - (D* - P), 0))
+    # for each system, the cell's replicates then centred on the estimate.
+    from xcal.metrics._binning import squared_l2_error
+    from xcal.stats import pooled
+
+    drawn: list[np.ndarray] = []
+
+    def recording(*args, **kwargs):
+        w = pooled_draw_counts(*args, **kwargs)
+        drawn.append(w.copy())
+        return w
+
+    pooled_draw_counts = pooled.draw_counts
+    monkeypatch.setattr(pooled, "draw_counts", recording)
     data = draw(np.random.default_rng(4), DESIGN, (SYSTEM, BASELINE), 50)
     a, b = _cells(data, "debiased", 1)[0]
-    assert bootstrap_target(a) > a.estimate()  # plug-in L2 error is biased upward
-    res = pooled_difference({"x": (a, b)}, {"x": data["group"]}, B=2000, rng=0)
-    centre = np.median(res.distribution)
-    assert abs(centre - res.estimate) < 0.3 * res.std_error
-    assert bootstrap_target(_cells(data, "ece", 1)[0][0]) == _cells(data, "ece", 1)[0][0].estimate()
+    res = pooled_difference({"x": (a, b)}, {"x": data["group"]}, B=500, rng=0)
+    w = np.vstack(drawn)
+    assert w.shape == (500, 50)
+
+    def replicates(stat) -> tuple[float, np.ndarray]:
+        k = stat.contributions.shape[1] // 3
+        total = stat.contributions.sum(axis=0)
+        d = squared_l2_error(total[:k], total[k : 2 * k], total[2 * k :], debias=True)
+        p = squared_l2_error(total[:k], total[k : 2 * k], total[2 * k :])
+        per_unit = np.zeros((50, 3 * k))
+        np.add.at(per_unit, data["group"], stat.contributions)
+        s = w @ per_unit
+        d_star = squared_l2_error(s[:, :k], s[:, k : 2 * k], s[:, 2 * k :], debias=True)
+        assert p > d  # the plug-in is biased upward: the resamples aim above the estimate
+        return float(np.sqrt(max(d, 0.0))), np.sqrt(np.maximum(d - (d_star - p), 0.0))
+
+    (ea, ra), (eb, rb) = replicates(a), replicates(b)
+    expected = ra - rb
+    expected += (ea - eb) - expected.mean()
+    assert res.estimate == pytest.approx(ea - eb, abs=1e-15)
+    np.testing.assert_allclose(res.distribution, expected, rtol=0, atol=1e-12)
+    assert res.distribution.mean() == pytest.approx(res.estimate, abs=1e-12)
+    # binned ECE keeps the plain percentile replicates (no recentring)
+    e_a, e_b = _cells(data, "ece", 1)[0]
+    plain = pooled_difference({"x": (e_a, e_b)}, {"x": data["group"]}, B=500, rng=0)
+    assert abs(plain.distribution.mean() - plain.estimate) > 1e-6
 
 
 def test_errors_name_the_cell() -> None:
@@ -257,7 +290,13 @@ def test_pooled_interval_covers_the_population_difference(metric: str, truth) ->
         widths.append(res.ci_high - res.ci_low)
     coverage = covered / reps
     print(f"{metric}: coverage {coverage:.3f}, mean width {np.mean(widths):.4f}")
-    assert 0.93 <= coverage <= 0.97
+    # The debiased interval is conservative: 96.9% over 2,000 other datasets
+    # (seeds 100 and 101; misses 0.45% below, 2.6% above), because its
+    # resampling errors D* - P come from a world whose bins' gaps are the
+    # sample's, larger than the population's. At a true 96.9% an upper bound of
+    # 97% would fail every other seed; 98% is still 2 standard errors above.
+    upper = 0.98 if metric == "debiased" else 0.97
+    assert 0.93 <= coverage <= upper
 
 
 def test_null_systems_have_equal_population_calibration() -> None:
@@ -267,20 +306,6 @@ def test_null_systems_have_equal_population_calibration() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured 10.1% (S = 1,000, 300 items per language) and 7.75% (S = 400, 600 per "
-    "language): the estimates are unbiased under this null (mean difference -0.0002) but the "
-    "bootstrap spread of the debiased L2 difference is too small at these sizes (S = 200, "
-    "300 items: sd of the pooled estimates 0.0134, mean bootstrap standard error 0.0110, "
-    "ratio 1.22; resampling items instead of premises: 0.0111, so not the clusters). The "
-    "bootstrap world's truth is the plug-in L2 error, biased upward, where the square root "
-    "is flatter; rescaling each replicate's deviation on the squared scale by the estimate "
-    "(delta method) over-corrected (0% rejections), and the leave-one-premise-out jackknife "
-    "gave 0.0184 (0.5% rejections); resampling from a world whose bins' gaps are shrunk until "
-    "its plug-in error is the estimate gave 7.3% rejections but 86.5% coverage in "
-    "test_pooled_interval_covers_the_population_difference; open, see docs/stats.md",
-)
 def test_rejection_rate_under_equal_population_calibration() -> None:
     reps, groups = 1000, 100
     rng = np.random.default_rng(21)
@@ -334,13 +359,45 @@ def planted_temperatures() -> np.ndarray:
     return (lo + hi) / 2
 
 
+def _planted_run(temperatures: np.ndarray, metric: str, groups: int, seed: int, B: int):
+    """One planted dataset: (the pooled row finds the effect, cells significant after Holm)."""
+    data = _planted(np.random.default_rng(seed), temperatures, groups)
+    units = {lang: data["group"] for lang in range(14)}
+    res = pooled_difference(_cells(data, metric), units, B=B, rng=seed)
+    cells = adjust_pvalues(res.cell_p_value, "holm")
+    return bool(res.p_value < 0.05 and res.ci_high < 0), int((cells < 0.05).sum())
+
+
+@pytest.mark.slow
+def test_planted_pooled_effect_at_600_per_cell_found_by_the_pooled_row_and_no_cell(
+    planted_temperatures,
+) -> None:
+    # The population ECE 1.5 points lower in each of 14 languages (debiased L2
+    # error: 1.27 points lower), 600 examples per language as the round-2 study
+    # evaluates. Measured over 140 other datasets (seeds 1000-1139): pooled
+    # power 0.81, some cell after Holm 0.7%; 900 per language: 0.95 and 0%.
+    # With S = 100 the power's standard error is 0.04: 0.7 is 2.7 below.
+    outcomes = [
+        _planted_run(planted_temperatures, "debiased", 200, seed, B=1000) for seed in range(100)
+    ]
+    pooled_power = np.mean([f for f, _ in outcomes])
+    any_cell = np.mean([c > 0 for _, c in outcomes])
+    print(
+        f"planted -1.5 points, 600 per cell: pooled power {pooled_power:.2f}, "
+        f"some cell after Holm {any_cell:.2f}"
+    )
+    assert pooled_power >= 0.7
+    assert any_cell <= 0.05
+
+
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="measured over 40 datasets: at 37 examples per cell the plug-in ECE difference "
-    "averages -0.46 points for a population -1.5 (its small-n bias swamps the effect), pooled "
-    "power 7.5% (Brier: 70%); and cluster intervals from 13 premise groups per cell reject "
-    "after Holm in 25% of datasets; open",
+    reason="the issue's example size, infeasible: measured over 40 datasets at 37-39 examples "
+    "per cell, the plug-in ECE difference averages -0.5 points for a population -1.5 (its "
+    "small-n bias swamps the effect), pooled power 7% (debiased L2 error: -0.47 for -1.27, "
+    "power 7%; Brier 72%), and with 13 premise groups per cell some cell rejects after Holm "
+    "in 20-40% of datasets; the 600-per-cell version above passes",
 )
 def test_planted_pooled_effect_found_by_the_pooled_row_and_no_cell(planted_temperatures) -> None:
     check = _planted(np.random.default_rng(7), planted_temperatures, 10_000)

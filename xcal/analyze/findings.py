@@ -46,7 +46,7 @@ WIDTH_THRESHOLD = 0.02
 #: Bootstrap resamples of the pooled rows.
 DEFAULT_POOLED_B = 2000
 # Part of every findings cache key: bump when a unit's rows change for the same inputs.
-FINDINGS_VERSION = 2
+FINDINGS_VERSION = 3  # 3: debiased ECE replicates take their errors on the squared scale
 
 FINDING_COLUMNS: tuple[str, ...] = (
     "question",

@@ -266,6 +266,29 @@ def bin_statistics(
     return count, conf_sum, correct_sum
 
 
+def squared_l2_error(
+    count: np.ndarray, conf_sum: np.ndarray, correct_sum: np.ndarray, debias: bool = False
+) -> np.ndarray:
+    """The squared L2 calibration error from per-bin sums, before any clipping or square root.
+
+    ``sum_k (n_k / N) (acc_k - conf_k)^2``; with ``debias``, each bin's sampling
+    variance ``acc_k (1 - acc_k) / (n_k - 1)`` is subtracted from its squared gap
+    and bins with fewer than two samples are dropped (Kumar et al. 2019), which
+    can make the total negative.
+    """
+    total = count.sum(axis=-1)
+    nonempty = count > 0
+    safe = np.where(nonempty, count, 1.0)
+    gap = (correct_sum - conf_sum) / safe
+    if not debias:
+        return (count * gap * gap).sum(axis=-1) / total
+    acc = correct_sum / safe
+    several = count > 1
+    variance = np.where(several, acc * (1.0 - acc) / np.where(several, count - 1.0, 1.0), 0.0)
+    contribution = np.where(several, count * (gap * gap - variance), 0.0)
+    return contribution.sum(axis=-1) / total
+
+
 def error_from_statistics(
     count: np.ndarray,
     conf_sum: np.ndarray,
@@ -282,20 +305,9 @@ def error_from_statistics(
     and drops bins with fewer than two samples, as in Kumar et al. (2019), then
     clips the total at 0 before the square root.
     """
-    total = count.sum(axis=-1)
-    gap_sum = correct_sum - conf_sum  # n_k * (acc_k - conf_k)
     if norm == "l1":
-        return np.abs(gap_sum).sum(axis=-1) / total
-    nonempty = count > 0
-    safe = np.where(nonempty, count, 1.0)
-    gap = gap_sum / safe
+        return np.abs(correct_sum - conf_sum).sum(axis=-1) / count.sum(axis=-1)
     if norm == "max":
+        gap = (correct_sum - conf_sum) / np.where(count > 0, count, 1.0)
         return np.abs(gap).max(axis=-1)
-    if not debias:
-        return np.sqrt((count * gap * gap).sum(axis=-1) / total)
-    acc = correct_sum / safe
-    several = count > 1
-    variance = np.where(several, acc * (1.0 - acc) / np.where(several, count - 1.0, 1.0), 0.0)
-    contribution = np.where(several, count * (gap * gap - variance), 0.0)
-    squared = contribution.sum(axis=-1) / total
-    return np.sqrt(np.maximum(squared, 0.0))
+    return np.sqrt(np.maximum(squared_l2_error(count, conf_sum, correct_sum, debias), 0.0))
