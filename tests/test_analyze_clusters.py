@@ -135,3 +135,46 @@ def test_the_command_line_turns_clusters_off(tmp_path) -> None:
         assert result.exit_code == 0, result.output
         methods = pd.read_csv(out / "results.csv")["method"].dropna()
         assert methods.str.contains(f"bootstrap of .*{word}").all()
+
+
+def test_qa_resamples_the_paragraphs_its_runs_record(tmp_path) -> None:
+    from xcal.analyze.predictions import fit_mask
+    from xcal.analyze.synthetic import add_synthetic_qa
+    from xcal.metrics.qa import qa_exact_match_f1
+    from xcal.store import open_store
+
+    systems = (SyntheticSystem("baseline"), SyntheticSystem("inter", logit_scale=lambda *a: 1.5))
+    kwargs = dict(baseline="baseline", n_boot=300, metrics=["exact_match"], cache=False)
+    rows = {}
+    for name, per_paragraph in (("paragraphs", 4), ("questions", None)):
+        store = open_store(tmp_path / name)
+        add_synthetic_qa(
+            store,
+            systems=systems,
+            languages=["en", "de"],
+            n_examples=200,
+            questions_per_paragraph=per_paragraph,
+        )
+        r = analyze_store(store, pooled=False, **kwargs).results
+        rows[name] = r[(r["comparison"] == "difference") & (r["language"] == "de")].iloc[0]
+    clustered, flat = rows["paragraphs"], rows["questions"]
+    store = open_store(tmp_path / "paragraphs")
+    records = {
+        m: store.load_records(store.runs(model=m, language="de")["run_id"].iloc[0])
+        for m in ("inter", "baseline")
+    }
+    ids = np.array(records["inter"]["example_id"], dtype=object)
+    order = np.argsort(ids)
+    keep = order[~fit_mask(ids[order], 0.5)]
+    em = {m: qa_exact_match_f1(rec["nbest"], rec["answers"])[0] for m, rec in records.items()}
+    # the paragraph labels the synthetic runs record: the first question id of each four
+    paragraph = np.array([ids[i - i % 4] for i in range(len(ids))], dtype=object)
+    assert paragraph.tolist() == records["inter"]["unit"] == records["baseline"]["unit"]
+    n_paragraphs = len(set(paragraph[keep]))
+    assert f"{n_paragraphs} clusters" in clustered.method and "examples" in flat.method
+    sa = mean_statistic(np.asarray(em["inter"], dtype=float)[keep])
+    sb = mean_statistic(np.asarray(em["baseline"], dtype=float)[keep])
+    for row, groups in ((clustered, paragraph[keep]), (flat, None)):
+        ref = paired_bootstrap(sa, sb, B=300, rng=int(row.seed), groups=groups).iloc[0]
+        assert row.estimate == pytest.approx(ref.estimate, abs=1e-15)
+        assert (row.ci_low, row.ci_high) == pytest.approx((ref.ci_low, ref.ci_high), rel=1e-12)

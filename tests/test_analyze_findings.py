@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from xcal.analyze import analyze_store
-from xcal.analyze.findings import FINDING_COLUMNS, shift_kind, unit_of
+from xcal.analyze.clusters import unit_of
+from xcal.analyze.findings import FINDING_COLUMNS, shift_kind
 from xcal.analyze.synthetic import SyntheticSystem, make_synthetic_store
 from xcal.transfer.language import family as lang_family
 
@@ -124,6 +125,36 @@ def test_units_and_shift_kinds() -> None:
     assert shift_kind("word_shuffle") == "syntactic"
     assert shift_kind("char_noise") == "distributional"
     assert shift_kind("none") is None
+
+
+def test_pooled_qa_rows_resample_recorded_paragraphs_across_languages(tmp_path) -> None:
+    from xcal.analyze.predictions import fit_mask
+    from xcal.analyze.synthetic import add_synthetic_qa
+    from xcal.store import open_store
+
+    systems = (SyntheticSystem("baseline"), SyntheticSystem("inter", logit_scale=lambda *a: 1.5))
+    units = {}
+    for name, per_paragraph in (("paragraphs", 4), ("questions", None)):
+        store = open_store(tmp_path / name)
+        add_synthetic_qa(
+            store,
+            systems=systems,
+            languages=["en", "de", "sw"],
+            n_examples=200,
+            questions_per_paragraph=per_paragraph,
+        )
+        result = analyze_store(
+            store, baseline="baseline", n_boot=100, metrics=["ece"], cache=False, progress=False
+        )
+        f = result.findings.table
+        row = f[(f["pool"] == "non-English") & (f["task"] == "xquad")].iloc[0]
+        assert row["n_languages"] == 2
+        units[name] = int(row["n_units"])
+    ids = np.array([f"xquad-{i:05d}" for i in range(200)], dtype=object)
+    evaluated = ids[~fit_mask(ids, 0.5)]
+    # the same question in de and sw is one unit; with paragraphs, four questions are one
+    assert units["questions"] == len(evaluated)
+    assert units["paragraphs"] == len({int(i[-5:]) // 4 for i in evaluated})
 
 
 @pytest.mark.slow

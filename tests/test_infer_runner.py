@@ -200,6 +200,9 @@ def test_every_record_kind(tiny: dict[str, str], xtreme_dir: Path, tmp_path: Pat
         for a in nbest:
             assert ctx[a["start_char"] : a["end_char"]] == a["text"]
         assert [x["text"] for x in answers] == [a.text for a in exs[qid].answers]
+    # each question's paragraph, for the analysis's cluster bootstrap
+    assert qa["unit"] == [exs[qid].unit for qid in qa["example_id"]]
+    assert len(set(qa["unit"])) < len(qa["unit"])  # the first 12 questions share paragraphs
     ret = s.load_records(runs.loc[("gpt2", "tatoeba")].run_id)
     assert np.asarray(ret["scores"]).shape == (12, 5)
     assert all(len(c) == 5 for c in ret["candidate_ids"])

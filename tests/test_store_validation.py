@@ -221,6 +221,47 @@ def test_qa_problems(nbest: list[Any], answers: Any, row: int, needle: str) -> N
     assert p.row == row and needle in p.message, p
 
 
+def test_qa_units_round_trip_and_are_optional() -> None:
+    store = open_store(tempfile.mkdtemp())
+    nbest = [[span(2.0)], [span(1.0)], [span(3.0)]]
+    with_units = manifest(record_kind="qa", task="xquad", language="de", n_examples=3)
+    store.write_run(with_units, {**qa(nbest), "unit": ["q0", "q0", "q2"]})
+    without = manifest(record_kind="qa", task="xquad", language="fr", n_examples=3)
+    store.write_run(without, qa(nbest))
+    runs = store.runs().set_index("language")
+    assert store.load_records(runs.loc["de", "run_id"])["unit"] == ["q0", "q0", "q2"]
+    assert "unit" not in store.load_records(runs.loc["fr", "run_id"])
+    assert store.validate() == []
+
+
+@pytest.mark.parametrize(
+    ("units", "row"), [(["q0", "", "q2"], 1), ([None, "q0", "q2"], 0), (["q0", "q0", None], 2)]
+)
+def test_qa_unit_missing_for_an_example(units: list[Any], row: int) -> None:
+    m = manifest(record_kind="qa", task="xquad", n_examples=3)
+    error = write_error(m, {**qa([[span(2.0)], [span(1.0)], [span(3.0)]]), "unit": units})
+    p = only_problem(error)
+    assert (p.field, p.row) == ("unit", row) and "missing unit" in p.message, p
+
+
+def test_unit_is_not_a_column_of_other_kinds() -> None:
+    p = only_problem(write_error(manifest(), records(unit=["a", "a", "b"])))
+    assert p.field == "unit" and "unknown column for a classification run" in p.message
+
+
+def test_qa_file_written_before_units_is_read_and_one_with_a_missing_unit_is_reported() -> None:
+    m = manifest(record_kind="qa", task="xquad", n_examples=2)
+    columns = {**qa([[span(2.0)], [span(1.0)]])}
+    store = open_store(tempfile.mkdtemp())
+    path = plant(store, m, columns)  # no unit column at all, as before units existed
+    assert store.validate() == []
+    assert "unit" not in store.load_records(path.stem)
+    store = open_store(tempfile.mkdtemp())
+    path = plant(store, m, {**columns, "unit": ["q0", None]})
+    problems = store.validate()
+    assert [(p.where, p.field, p.row) for p in problems] == [(str(path), "unit", 1)], problems
+
+
 @pytest.mark.parametrize(
     ("change", "field", "needle"),
     [

@@ -18,6 +18,7 @@ from xcal.tasks import (
     RetrievalExample,
     TaskDataError,
     UnknownTaskError,
+    example_texts,
     get_task,
     task_names,
 )
@@ -83,6 +84,20 @@ def test_xquad_real_ids_shared_across_languages(xtreme_dir: Path) -> None:
         assert isinstance(ex, QAExample)
         for a in ex.answers:
             assert ex.context[a.answer_start : a.answer_start + len(a.text)] == a.text
+
+
+def test_xquad_paragraph_units_are_shared_across_languages(xtreme_dir: Path) -> None:
+    # Counted from the JSON itself: a unit per paragraph, named by its smallest question id.
+    raw = json.loads((xtreme_dir / "xquad" / "xquad.en.json").read_text(encoding="utf-8"))
+    paragraphs = [[qa["id"] for qa in p["qas"]] for art in raw["data"] for p in art["paragraphs"]]
+    expected = {qid: min(ids) for ids in paragraphs for qid in ids}
+    assert len(paragraphs) == 240
+    task = get_task("xquad")
+    for language in ("en", "de", "zh"):
+        units = {e.example_id: e.unit for e in task.load(xtreme_dir, language)}
+        assert units == expected, language
+    # the unit does not enter the run's fingerprint (it follows from ids and contexts)
+    assert "unit" not in example_texts(task.load(xtreme_dir, "en")[0])
 
 
 def test_mlqa_and_tydiqa_real(xtreme_dir: Path) -> None:

@@ -59,6 +59,12 @@ def _group_values(run: Run) -> dict[str, Any]:
     }
 
 
+def _raw_predictions(
+    per_system: dict[str, dict[str, tuple[_Predictions, _Scored]]],
+) -> list[tuple[_Predictions, _Scored]]:
+    return [variants["raw"] for variants in per_system.values()]
+
+
 def analyse_cell(
     store: PredictionStore, options: AnalysisOptions, cell: CellUnit
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
@@ -129,8 +135,12 @@ def analyse_cell(
     n = len(eval_ids)
     # The task's natural clusters (XNLI: a premise's hypotheses) move together;
     # codes from the sorted ids, so the draws are the same in any worker.
+    # QA runs record their paragraphs; any system's will do (they come from the data)
+    recorded = next((p.units for p, _ in _raw_predictions(per_system) if p.units is not None), None)
     codes, n_units = (
-        cluster_codes(str(records[0]["task"]), eval_ids) if options.clusters else (None, n)
+        cluster_codes(str(records[0]["task"]), eval_ids, recorded)
+        if options.clusters
+        else (None, n)
     )
     if codes is not None and n_units == n:
         codes = None  # every example its own cluster: the same draws, faster

@@ -22,9 +22,10 @@ def unit_of(task: str, example_id: str) -> str:
     XNLI's dev and test files list the three hypotheses of a premise on
     consecutive lines, so ``xnli-dev-000123`` belongs to premise ``123 // 3``.
     The same example id in several languages is the same source item, so the
-    unit is shared across languages either way. XQuAD's paragraphs are not
-    recorded in the store (its ids are question ids), so its questions are
-    resampled one by one.
+    unit is shared across languages either way. Question answering records
+    its paragraphs in the store instead (``unit`` column, see
+    :func:`cluster_codes`); a QA run written before they were recorded
+    resamples its questions one by one.
 
     Examples
     --------
@@ -38,7 +39,26 @@ def unit_of(task: str, example_id: str) -> str:
     return example_id
 
 
-def cluster_codes(task: str, example_ids: Sequence[str] | np.ndarray) -> tuple[np.ndarray, int]:
+def unit_labels(
+    task: str, example_ids: Sequence[str] | np.ndarray, recorded: np.ndarray | None = None
+) -> np.ndarray:
+    """Each example's unit label: the ``recorded`` units (QA paragraphs) if any, else :func:`unit_of`.
+
+    Examples
+    --------
+    >>> unit_labels("xquad", ["q2", "q1"], np.array(["q1", "q1"], dtype=object)).tolist()
+    ['q1', 'q1']
+    >>> unit_labels("xquad", ["q2", "q1"]).tolist()
+    ['q2', 'q1']
+    """
+    if recorded is not None:
+        return np.asarray(recorded, dtype=object)
+    return np.array([unit_of(task, str(i)) for i in example_ids], dtype=object)
+
+
+def cluster_codes(
+    task: str, example_ids: Sequence[str] | np.ndarray, recorded: np.ndarray | None = None
+) -> tuple[np.ndarray, int]:
     """Integer unit code of each example (units numbered in sorted order of their labels).
 
     The codes depend only on the set of ids, not on their order or on where
@@ -53,5 +73,5 @@ def cluster_codes(task: str, example_ids: Sequence[str] | np.ndarray) -> tuple[n
     """
     from xcal.stats.resample import group_codes
 
-    labels = np.array([unit_of(task, str(i)) for i in example_ids], dtype=object)
+    labels = unit_labels(task, example_ids, recorded)
     return group_codes(labels, len(labels), name="units")

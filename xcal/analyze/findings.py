@@ -36,7 +36,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from xcal.analyze.clusters import unit_of
+from xcal.analyze.clusters import unit_labels
 from xcal.stats.mixed import random_intercept_mean
 
 #: Metrics pooled in the findings, when the analysis computed them.
@@ -211,12 +211,11 @@ def _load_pairs(
         pos_b = {v: i for i, v in enumerate(pb.ids.tolist())}
         es = ps.subset(np.array([pos_s[i] for i in common], dtype=np.intp))
         eb = pb.subset(np.array([pos_b[i] for i in common], dtype=np.intp))
-        units = np.array(
-            [
-                unit_of(str(condition["task"]), str(i)) if options.clusters else str(i)
-                for i in common
-            ],
-            dtype=object,
+        recorded = es.units if es.units is not None else eb.units
+        units = (
+            unit_labels(str(condition["task"]), common, recorded)
+            if options.clusters
+            else np.asarray(common, dtype=object)
         )
         out.append(
             _Pair(

@@ -60,6 +60,7 @@ class _Predictions:
     f1: np.ndarray | None = None
     n_gold: np.ndarray | None = None  # gold pairs per query (mining)
     base_temperature: float = 1.0  # raw temperature of the top-1 softmax
+    units: np.ndarray | None = None  # recorded clusters (QA paragraphs), xcal.analyze.clusters
 
     def subset(self, mask_or_index: np.ndarray) -> _Predictions:
         def pick(a: np.ndarray | None) -> np.ndarray | None:
@@ -77,6 +78,7 @@ class _Predictions:
             f1=pick(self.f1),
             n_gold=pick(self.n_gold),
             base_temperature=self.base_temperature,
+            units=pick(self.units),
         )
 
     def fit(self) -> _adapters.TemperatureFit:
@@ -134,6 +136,7 @@ def load_predictions(store: PredictionStore, run: Run, options: AnalysisOptions)
             correct=np.asarray(correct, dtype=bool),
             exact_match=np.asarray(em, dtype=np.float64),
             f1=np.asarray(f1, dtype=np.float64),
+            units=np.asarray(records["unit"], dtype=object) if "unit" in records else None,
         )
     if kind == "retrieval":
         from xcal.metrics.retrieval import retrieval_confidence_correctness

@@ -267,13 +267,16 @@ def add_synthetic_qa(
     n_best: int = 5,
     separation: Callable[[str, str, float], float] = default_separation,
     seed: int = 0,
+    questions_per_paragraph: int | None = None,
 ) -> PredictionStore:
     """Add extractive-QA runs: ``n_best`` spans, one of them the gold answer.
 
     Span scores are ``scale * s * x``: the softmax over the n-best (what
     :func:`xcal.metrics.qa.qa_confidence_correctness` calls the confidence)
     is calibrated for ``scale == 1``. Ids are shared by every language
-    (XQuAD is parallel); the gold span is too.
+    (XQuAD is parallel); the gold span is too. With
+    ``questions_per_paragraph``, consecutive questions share a paragraph and
+    the runs record it (the ``unit`` column, as ``xcal infer`` does).
     """
     ids = [f"{task}-{i:05d}" for i in range(n_examples)]
     gold = np.random.default_rng(_stable_seed(seed, task, "gold")).integers(
@@ -316,5 +319,9 @@ def add_synthetic_qa(
                 architecture=system.architecture,  # type: ignore[arg-type]
                 intermediate_tasks=system.intermediate_tasks,
             )
-            store.write_run(manifest, {"example_id": ids, "nbest": nbest, "answers": answers})
+            records = {"example_id": ids, "nbest": nbest, "answers": answers}
+            if questions_per_paragraph:
+                k = questions_per_paragraph
+                records["unit"] = [ids[i - i % k] for i in range(n_examples)]
+            store.write_run(manifest, records)
     return store

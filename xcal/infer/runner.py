@@ -408,7 +408,10 @@ def compute_records(
         answers = [
             [{"text": a.text, "answer_start": a.answer_start} for a in ex.answers] for ex in exs
         ]
-        return {"example_id": ids, "nbest": nbest, "answers": answers}, n_trunc
+        records = {"example_id": ids, "nbest": nbest, "answers": answers}
+        if all(ex.unit for ex in exs):
+            records["unit"] = [ex.unit for ex in exs]  # paragraphs (xcal.analyze.clusters)
+        return records, n_trunc
     if kind in ("retrieval", "mining"):
         cands = inputs.candidates or []
         share = n / (n + len(cands))

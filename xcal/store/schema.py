@@ -55,6 +55,7 @@ ARROW_SCHEMA = pa.schema(
         pa.field("gold_ids", pa.list_(pa.string())),
         pa.field("query_knn_mean", pa.float64()),
         pa.field("candidate_knn_mean", pa.list_(pa.float64())),
+        pa.field("unit", pa.string()),
     ]
 )
 
@@ -74,6 +75,11 @@ KIND_COLUMNS: dict[str, tuple[str, ...]] = {
         "candidate_knn_mean",
     ),
 }
+
+# Columns a kind may have. ``unit`` names the natural cluster an example
+# belongs to (an XQuAD question's paragraph), resampled as a whole by the
+# analysis (xcal.analyze.clusters); files written before it existed lack it.
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"qa": ("unit",)}
 
 # Keys of the Parquet key-value metadata.
 META_SCHEMA_VERSION = b"xcal.schema_version"
@@ -196,6 +202,7 @@ def records_to_columns(
     """
     problems: list[Problem] = []
     known = KIND_COLUMNS[kind]
+    optional = OPTIONAL_COLUMNS.get(kind, ())
     if not isinstance(records, Mapping):
         return {}, [Problem(where, f"records must be a dict of columns, got {type(records)}")]
     expected = tuple(n for n in known if n in records) if partial else known
@@ -204,10 +211,12 @@ def records_to_columns(
             problems.append(
                 Problem(where, f"missing column (a {kind} run needs {list(known)})", field=name)
             )
+    expected += tuple(n for n in optional if n in records)
     for name in records:
-        if name not in known:
+        if name not in known + optional:
+            allowed = f"{list(known)}" + (f", optionally {list(optional)}" if optional else "")
             problems.append(
-                Problem(where, f"unknown column for a {kind} run (expected {list(known)})", name)
+                Problem(where, f"unknown column for a {kind} run (expected {allowed})", name)
             )
     if problems:
         return {}, problems
@@ -220,7 +229,7 @@ def records_to_columns(
     cols: Columns = {}
     for name in expected:
         value = records[name]
-        if name == "example_id":
+        if name in ("example_id", "unit"):
             arr = _to_arrow(value, pa.string(), name, where, problems)
         elif name == "label":
             arr = _labels_to_arrow(value, where, problems)
@@ -405,10 +414,13 @@ def table_to_columns(kind: str, table: pa.Table, where: str) -> tuple[Columns, l
     """The kind's columns of a table read from a file, checked against the schema."""
     problems: list[Problem] = []
     cols: Columns = {}
-    for name in KIND_COLUMNS[kind]:
+    for name in KIND_COLUMNS[kind] + OPTIONAL_COLUMNS.get(kind, ()):
         if name not in table.column_names:
-            problems.append(Problem(where, f"missing column (a {kind} run needs it)", name))
+            if name in KIND_COLUMNS[kind]:
+                problems.append(Problem(where, f"missing column (a {kind} run needs it)", name))
             continue
+        if name not in KIND_COLUMNS[kind] and table.column(name).null_count == table.num_rows:
+            continue  # an optional column the run did not write
         column = table.column(name)
         expected = ARROW_SCHEMA.field(name).type
         if column.type != expected:
@@ -506,6 +518,16 @@ def _check_labels(
         )
 
 
+def _check_units(arr: pa.Array, where: str, problems: list[Problem]) -> None:
+    # every example of a run that records units has one (a null would be a
+    # cluster of its own without saying so)
+    empty_or_null = pc.fill_null(pc.equal(pc.binary_length(arr), 0), True)
+    missing = empty_or_null.to_numpy(zero_copy_only=False)
+    if missing.any():
+        rows = np.flatnonzero(missing)
+        problems.append(Problem(where, "missing unit" + _rows_text(rows), "unit", int(rows[0])))
+
+
 def _check_example_ids(arr: pa.Array, where: str, problems: list[Problem]) -> None:
     if arr.null_count:
         row = int(np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))[0])
@@ -579,6 +601,8 @@ def check_columns(
         )
     if "example_id" in cols:
         _check_example_ids(cols["example_id"], where, problems)
+    if "unit" in cols:
+        _check_units(cols["unit"], where, problems)
 
     if kind in ("classification", "multiple_choice"):
         name = "logits" if kind == "classification" else "scores"
@@ -773,7 +797,9 @@ def _check_answers(arr: pa.Array, where: str, problems: list[Problem]) -> None:
 def columns_to_records(kind: str, cols: Columns) -> dict[str, Any]:
     """The column dict :meth:`PredictionStore.write_run` accepts, from checked columns."""
     out: dict[str, Any] = {"example_id": cols["example_id"].to_pylist()}
-    for name in KIND_COLUMNS[kind][1:]:
+    for name in KIND_COLUMNS[kind][1:] + OPTIONAL_COLUMNS.get(kind, ()):
+        if name not in cols:
+            continue  # an optional column the run did not write
         arr = cols[name]
         if name == "label":
             out[name] = arr.to_numpy().astype(np.int64, copy=False)

@@ -57,6 +57,7 @@ from xcal.store.schema import (
     META_MANIFEST,
     META_MANIFEST_SHA256,
     META_SCHEMA_VERSION,
+    OPTIONAL_COLUMNS,
     Columns,
     check_column_names,
     check_columns,
@@ -473,7 +474,8 @@ class PredictionStore:
             if extra:
                 raise StoreValidationError(extra)
             names = set(pf.schema_arrow.names)
-            wanted = [c for c in KIND_COLUMNS[manifest.record_kind] if c in names]
+            kind = manifest.record_kind
+            wanted = [c for c in KIND_COLUMNS[kind] + OPTIONAL_COLUMNS.get(kind, ()) if c in names]
             try:
                 # Threads only pay off on big runs; small ones are read faster without.
                 big = pf.metadata.num_rows > 100_000

@@ -79,6 +79,10 @@ class QAExample:
     context: str
     question: str
     answers: tuple[QAAnswer, ...]
+    #: The question's paragraph, named by the smallest question id sharing its
+    #: context: the same label in every language of parallel data (XQuAD), so
+    #: the analysis resamples a paragraph's questions together. "" if unknown.
+    unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,11 @@ def example_texts(example: Any) -> dict[str, Any]:
     >>> example_texts(PairExample("a", "en", "p", "h", 1))
     {'example_id': 'a', 'language': 'en', 'premise': 'p', 'hypothesis': 'h', 'label': 1}
     """
-    return dataclasses.asdict(example)
+    fields = dataclasses.asdict(example)
+    # a QA unit is a function of the ids and contexts already here: leaving it
+    # out keeps the fingerprints of runs written before units were recorded
+    fields.pop("unit", None)
+    return fields
 
 
 # --------------------------------------------------------------------------- tasks

@@ -271,7 +271,7 @@ def _squad(
     split: str,
 ) -> list[Any]:
     from xcal.tasks.base import QAExample
-    from xcal.tasks.qa import check_answers
+    from xcal.tasks.qa import check_answers, with_paragraph_units
 
     _require(prefix, dataset, [("id", "context", "question", "answers")])
     examples: list[QAExample] = []
@@ -309,6 +309,7 @@ def _squad(
         seen[str(qid)] = count + 1
         example_id = f"{qid}#{count}" if count else str(qid)
         examples.append(QAExample(example_id, lang, context, question, answers))
+    examples = with_paragraph_units(examples)
     if n_no_answer:
         warnings.warn(
             f"{prefix}: {n_no_answer} of {len(examples)} questions have no gold answer text",

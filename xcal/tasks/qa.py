@@ -10,6 +10,7 @@ strip the answers this way) means "no gold answer": the example keeps an empty
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -75,6 +76,7 @@ def read_squad(path: Path, language: str) -> list[QAExample]:
                     n_renamed += 1
                     qid = f"{qid}#{count}"
                 examples.append(QAExample(qid, language, context, question, answers))
+    examples = with_paragraph_units(examples)
     if n_no_answer:
         warnings.warn(
             f"{path}: {n_no_answer} of {len(examples)} questions have no gold answer text",
@@ -86,6 +88,28 @@ def read_squad(path: Path, language: str) -> list[QAExample]:
             stacklevel=2,
         )
     return examples
+
+
+def with_paragraph_units(examples: list[QAExample]) -> list[QAExample]:
+    """The examples with ``unit`` set to the smallest question id that shares their context.
+
+    The questions of one paragraph share a context and its difficulty, so the
+    analysis resamples them together (xcal.analyze.clusters). Naming the
+    paragraph by its smallest question id rather than by its position keeps
+    the label the same in every language of parallel data, where the question
+    ids are shared, and in every shard of a file.
+
+    Examples
+    --------
+    >>> qs = [QAExample(i, "en", c, "Q?", ()) for i, c in (("b", "x"), ("a", "x"), ("c", "y"))]
+    >>> [q.unit for q in with_paragraph_units(qs)]
+    ['a', 'a', 'c']
+    """
+    first: dict[str, str] = {}
+    for ex in examples:
+        if ex.context not in first or ex.example_id < first[ex.context]:
+            first[ex.context] = ex.example_id
+    return [dataclasses.replace(ex, unit=first[ex.context]) for ex in examples]
 
 
 def check_answers(raw: Any, context: str, where: str) -> tuple[QAAnswer, ...]:
