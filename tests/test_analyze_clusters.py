@@ -178,3 +178,41 @@ def test_qa_resamples_the_paragraphs_its_runs_record(tmp_path) -> None:
         ref = paired_bootstrap(sa, sb, B=300, rng=int(row.seed), groups=groups).iloc[0]
         assert row.estimate == pytest.approx(ref.estimate, abs=1e-15)
         assert (row.ci_low, row.ci_high) == pytest.approx((ref.ci_low, ref.ci_high), rel=1e-12)
+
+
+def test_debiased_ece_rows_equal_the_library_bootstraps_with_premise_groups(tmp_path) -> None:
+    from xcal.analyze.predictions import fit_mask
+    from xcal.metrics import softmax
+    from xcal.stats import bootstrap_ci
+
+    store = make_synthetic_store(
+        tmp_path / "store",
+        systems=(SyntheticSystem("baseline"), SyntheticSystem("inter", logit_scale=lambda *a: 1.6)),
+        languages=("en", "de"),
+        n_examples=300,
+    )
+    r = analyze_store(
+        store, baseline="baseline", n_boot=400, metrics=["debiased_ece"], cache=False, pooled=False
+    ).results
+    r = r[(r["language"] == "de") & (r["variant"] == "raw")]
+    stats = {}
+    for model in ("inter", "baseline"):
+        arrays = store.load_classification(store.runs(model=model, language="de")["run_id"].iloc[0])
+        keep = ~fit_mask(arrays.example_ids, 0.5)
+        probs = softmax(np.asarray(arrays.logits, dtype=np.float64)[keep])
+        conf, correct = probs.max(axis=1), probs.argmax(axis=1) == arrays.labels[keep]
+        ids = np.asarray(arrays.example_ids)[keep]
+        stats[model] = calibration_statistic(conf, correct, norm="l2", debias=True, example_ids=ids)
+    premises = [unit_of("xnli", i) for i in stats["inter"].example_ids]
+    diff = r[r["comparison"] == "difference"].iloc[0]
+    value = r[(r["comparison"] == "value") & (r["system"] == "inter")].iloc[0]
+    assert "errors on the squared scale" in diff.method and "clusters" in diff.method
+    ref = paired_bootstrap(
+        stats["inter"], stats["baseline"], B=400, rng=int(diff.seed), groups=premises
+    )
+    assert diff.estimate == pytest.approx(ref.iloc[0].estimate, abs=1e-15)
+    assert (diff.ci_low, diff.ci_high) == pytest.approx(
+        (ref.iloc[0].ci_low, ref.iloc[0].ci_high), rel=1e-10
+    )
+    one = bootstrap_ci(stats["inter"], B=400, rng=int(value.seed), groups=premises).iloc[0]
+    assert (value.ci_low, value.ci_high) == pytest.approx((one.ci_low, one.ci_high), rel=1e-10)

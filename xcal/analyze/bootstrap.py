@@ -143,10 +143,11 @@ def bootstrap_statistics(
                 if codes is None
                 else _cluster_sums(stat.contributions, codes, units)
             )
-            members.append((key, stat.finalize, slice(width, width + k_cols)))
+            # the replicates' finalizer (differs from the estimate's for the debiased error)
+            members.append((key, stat.for_resampling().finalize, slice(width, width + k_cols)))
             width += k_cols
         else:
-            other.append((key, stat))
+            other.append((key, stat.for_resampling()))
         del stat  # before the next statistic is built
     if n_boot == 0:
         return estimates, {}

@@ -9,7 +9,7 @@ the same in this process, in a local worker process or on a cluster's worker.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -146,6 +146,8 @@ def analyse_cell(
         codes = None  # every example its own cluster: the same draws, faster
     clustered = codes is not None
 
+    recentred: set[tuple[str, str, str]] = set()
+
     def statistics() -> Iterator[tuple[tuple[str, str, str], Any]]:
         """(system, variant, metric) -> Statistic, one at a time (see bootstrap_statistics)."""
         for system, variants in per_system.items():
@@ -155,6 +157,8 @@ def analyse_cell(
                         continue
                     stat = _statistic(metric, pred, scored, options.n_bins)
                     if stat is not None:
+                        if stat.recentred_differences:
+                            recentred.add((system, variant, metric))
                         yield (system, variant, metric), stat
                         del stat
 
@@ -179,6 +183,7 @@ def analyse_cell(
         n=n,
         resampled=resampled,
         temperatures=temperature_of,
+        recentred=recentred,
     )
 
     bins: list[dict[str, Any]] = []
@@ -203,6 +208,7 @@ def comparison_rows(
     resampled: str | None = None,
     temperatures: Mapping[tuple[str, str], float] | None = None,
     finite_only: bool = False,
+    recentred: Collection[tuple[str, str, str]] = (),
 ) -> list[dict[str, Any]]:
     """A cell's result rows: each (system, variant, metric) value, then its difference to the baseline.
 
@@ -210,9 +216,12 @@ def comparison_rows(
     intervals); ``resampled`` names what was resampled in the method text
     ("93 clusters"); ``temperatures`` are reported on calibration rows;
     ``finite_only`` leaves out resamples where a metric is undefined (mining
-    F1 on a resample without any pair).
+    F1 on a resample without any pair); the differences of the ``recentred``
+    keys' replicates are centred on the estimated difference (the debiased
+    error, see :meth:`xcal.stats.Statistic.for_resampling`).
     """
     from xcal.stats import bootstrap_pvalue
+    from xcal.stats.bootstrap import recentred as centred_on
 
     of = f" of {resampled}" if resampled else ""
     rows: list[dict[str, Any]] = []
@@ -222,6 +231,7 @@ def comparison_rows(
         low = high = math.nan
         if replicates:
             low, high = _interval(replicates[(system, variant, metric)], options.level, finite_only)
+        squared = ", errors on the squared scale" if (system, variant, metric) in recentred else ""
         value_row = {
             **base,
             "system": system,
@@ -235,7 +245,7 @@ def comparison_rows(
             "p_value": math.nan,
             "p_adjusted": math.nan,
             "correction": "",
-            "method": f"bootstrap{of} (percentile)" if replicates else "",
+            "method": f"bootstrap{of} (percentile{squared})" if replicates else "",
             "n_examples": n,
             "n_boot": options.n_boot,
             "seed": seed,
@@ -253,6 +263,8 @@ def comparison_rows(
         low = high = p_value = math.nan
         if replicates:
             dist = replicates[(system, variant, metric)] - replicates[key]
+            if (system, variant, metric) in recentred:
+                dist = centred_on(dist, diff)
             low, high = _interval(dist, options.level, finite_only)
             if finite_only:
                 dist = dist[np.isfinite(dist)]
@@ -267,7 +279,9 @@ def comparison_rows(
                 "ci_low": low,
                 "ci_high": high,
                 "p_value": p_value,
-                "method": f"paired bootstrap{of} (percentile, shift p-value)" if replicates else "",
+                "method": f"paired bootstrap{of} (percentile{squared}, shift p-value)"
+                if replicates
+                else "",
                 "temperature": math.nan,
                 "baseline_run_id": run_of[options.baseline]["run_id"],
             }

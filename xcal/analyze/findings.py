@@ -1136,7 +1136,7 @@ def _row(
         "conclusive": bool(width <= threshold),
         "n_needed_per_language": _needed(width, res.n_examples / max(n_lang, 1), threshold),
         "method": "pooled paired difference, cluster bootstrap of source items (percentile"
-        + (", basic about the plug-in" if metric == "debiased_ece" else "")
+        + (", errors on the squared scale" if metric == "debiased_ece" else "")
         + ")",
         "mixedlm_estimate": ml[0],
         "mixedlm_ci_low": ml[1],

@@ -13,7 +13,8 @@ from typing import Any
 from xcal.analyze.results import METRICS
 
 #: Bump when what the pipeline computes changes: invalidates every cache entry.
-ANALYSIS_VERSION = 4  # 2: sorted-id resampling; 3: temperature fit changes; 4: clusters
+ANALYSIS_VERSION = 5  # 2: sorted-id resampling; 3: temperature fit changes; 4: clusters;
+# 5: debiased ECE replicates with errors on the squared scale
 
 #: Run fields that make a cell: runs that share them hold the same examples.
 CELL_FIELDS: tuple[str, ...] = (

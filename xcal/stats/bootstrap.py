@@ -256,6 +256,18 @@ def _resample_evaluator(stat: LinearStatistic) -> Callable[[np.ndarray], np.ndar
     return evaluate
 
 
+def recentred(differences: np.ndarray, estimate: float) -> np.ndarray:
+    """Difference replicates shifted so that their finite values' mean is ``estimate``.
+
+    For a metric whose replicates are not centred on its estimate
+    (:meth:`xcal.stats.Statistic.for_resampling`, the debiased calibration error).
+    """
+    finite = np.isfinite(differences)
+    if not finite.any():
+        return differences
+    return differences + (estimate - float(differences[finite].mean()))
+
+
 def _units(n: int, groups: npt.ArrayLike | None) -> tuple[np.ndarray | None, int]:
     if groups is None:
         return None, n
@@ -319,6 +331,7 @@ def _distribution(
     """Replicates, group codes (or None) and number of resampling units."""
     if isinstance(statistic, Statistic):
         codes, n_units = _units(statistic.n, groups)
+        statistic = statistic.for_resampling()
         evaluate = statistic.on_weights if codes is None else statistic.grouped(codes, n_units)
         if codes is None and isinstance(statistic, LinearStatistic):
             evaluate = _resample_evaluator(statistic)
@@ -690,7 +703,7 @@ def _paired_replicates(
     max_memory: int,
     progress: bool | None,
 ) -> np.ndarray:
-    evaluate = _paired_evaluator(a, b, codes, n_units)
+    evaluate = _paired_evaluator(a.for_resampling(), b.for_resampling(), codes, n_units)
     chunk = chunk_rows(max(n_units, a.n if codes is not None else 0), b_count, max_memory)
     draw = _count_drawer(gen, n_units, chunk)
     return _run_chunks(evaluate, draw, b_count, chunk, 2, "paired bootstrap", progress)
@@ -801,6 +814,8 @@ def paired_bootstrap(
     estimate = est_a - est_b
     both = _paired_replicates(a, b, codes, n_units, b_count, gen, max_memory, progress)
     dist = both[:, 0] - both[:, 1]
+    if a.recentred_differences:
+        dist = recentred(dist, estimate)
     p_value = bootstrap_pvalue(dist, estimate, null=null, alternative=alternative)
 
     def jackknife() -> np.ndarray:

@@ -54,6 +54,7 @@ from xcal.stats.bootstrap import (
     align_pair,
     bootstrap_pvalue,
     percentile_interval,
+    recentred,
 )
 from xcal.stats.resample import DEFAULT_MAX_MEMORY, as_generator, chunk_rows, draw_counts
 from xcal.stats.statistic import LinearStatistic, Statistic
@@ -175,12 +176,12 @@ class _CellDifferences:
     def add(self, a: Statistic, b: Statistic, codes: np.ndarray) -> None:
         j = self.n_cells
         self.n_cells += 1
+        a, b = a.for_resampling(), b.for_resampling()
         if isinstance(a, LinearStatistic) and isinstance(b, LinearStatistic):
             sa, sizes = _unit_sums(a.contributions, codes, self.n_units)
             sb, _ = _unit_sums(b.contributions, codes, self.n_units)
             block = np.hstack([sa, sb, sizes[:, None]])
-            finalize_a, finalize_b = _replicate_finalize(a), _replicate_finalize(b)
-            self.linear.append((j, finalize_a, finalize_b, block, sa.shape[1]))
+            self.linear.append((j, a.finalize, b.finalize, block, sa.shape[1]))
         else:
             self.generic.append((j, a, b, codes))
 
@@ -205,54 +206,6 @@ class _CellDifferences:
                 ex = w[:, codes]
                 out[:, j] = a.on_weights(ex) - b.on_weights(ex)
         return out
-
-
-def _debiased_l2_bins(stat: Statistic) -> int | None:
-    """The number of bins if ``stat`` is the width-binned debiased L2 error, else None."""
-    kind = stat.kind
-    if (
-        isinstance(stat, LinearStatistic)
-        and len(kind) == 5
-        and kind[0] == "calibration"
-        and kind[2] == "width"
-        and kind[4] is True
-    ):
-        return int(kind[1])
-    return None
-
-
-def _replicate_finalize(stat: LinearStatistic) -> Any:
-    """How a resample's sums become ``stat``'s replicate: its own finalizer, except for one metric.
-
-    The debiased L2 error ``sqrt(D)`` (Kumar et al. 2019) is unbiased on the
-    squared scale: ``D`` is unbiased for the population's squared error ``S``.
-    On a resample of the sample, ``D*`` is unbiased for the *sample's* plug-in
-    squared error ``P`` (larger than ``D`` by the bins' sampling variance), so
-    ``D* - P`` stands for the estimate's error ``D - S``, and the replicate is
-    ``sqrt(max(D - (D* - P), 0))``. Taking the errors on the square-root scale
-    instead (``sqrt(D*) - sqrt(P)``) made them too small, because the square
-    root is flatter at ``P`` than at ``S``: the pooled test of equal
-    calibration rejected 10% at level 0.05 in the simulations of
-    tests/test_stats_pooled.py. The curvature of the root moves these
-    replicates' centre below ``sqrt(D)``; :func:`_replicates` recentres them
-    on the estimate.
-    """
-    n_bins = _debiased_l2_bins(stat)
-    if n_bins is None:
-        return stat.finalize
-    from xcal.metrics._binning import squared_l2_error
-
-    sums = stat.contributions.sum(axis=0)
-    bins = sums[:n_bins], sums[n_bins : 2 * n_bins], sums[2 * n_bins :]
-    estimate = float(squared_l2_error(*bins, debias=True))
-    plug_in = float(squared_l2_error(*bins, debias=False))
-
-    def replicate(sums: np.ndarray, total: np.ndarray) -> np.ndarray:
-        bins = sums[:, :n_bins], sums[:, n_bins : 2 * n_bins], sums[:, 2 * n_bins :]
-        error = squared_l2_error(*bins, debias=True) - plug_in
-        return np.sqrt(np.maximum(estimate - error, 0.0))
-
-    return replicate
 
 
 def _checked_pair(name: Any, pair: Any) -> tuple[Statistic, Statistic]:
@@ -358,7 +311,7 @@ def _replicates(
         evaluate.add(a2, b2, np.searchsorted(uniques, lab[order]).astype(np.intp))
         read.append(str(name))
         est.append(a2.estimate() - b2.estimate())
-        recentre.append(_debiased_l2_bins(a2) is not None)
+        recentre.append(a2.recentred_differences)
         sizes.append(a2.n)
         del a, b, a2, b2, pair
     if not read:
@@ -370,9 +323,8 @@ def _replicates(
     cell_est = np.array(est)
     cell_n = np.array(sizes, dtype=np.int64)
     for col in np.flatnonzero(recentre):
-        # a debiased metric's replicates (see _replicate_finalize), centred on the estimate
-        finite = np.isfinite(reps[:, col])
-        reps[:, col] += cell_est[col] - reps[finite, col].mean()
+        # a debiased metric's replicates (Statistic.for_resampling), centred on the estimate
+        reps[:, col] = recentred(reps[:, col], float(cell_est[col]))
     n_cells = len(read)
     low, high, p = np.empty(n_cells), np.empty(n_cells), np.empty(n_cells)
     for j in range(n_cells):

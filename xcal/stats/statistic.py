@@ -92,6 +92,19 @@ class Statistic(ABC):
         """A function of *group* weights ``(c, n_groups)`` for the cluster bootstrap."""
         return lambda group_weights: self.on_weights(group_weights[:, codes])
 
+    def for_resampling(self) -> Statistic:
+        """The statistic whose values on bootstrap resamples are the replicates.
+
+        ``self`` for every metric but the width-binned debiased L2 calibration
+        error (see :meth:`LinearStatistic.for_resampling`).
+        """
+        return self
+
+    @property
+    def recentred_differences(self) -> bool:
+        """Whether a paired bootstrap recentres its difference replicates on the estimate."""
+        return False
+
     def jackknife(self, codes: np.ndarray, n_groups: int, chunk: int) -> np.ndarray:
         """Values ``(n_groups,)`` with each group of examples left out in turn."""
         out = np.empty(n_groups)
@@ -202,6 +215,67 @@ class LinearStatistic(Statistic):
         # Resampling whole groups only ever needs the groups' summed contributions.
         sums, sizes = self.group_sums(codes, n_groups)
         return lambda gw: self.finalize(gw @ sums, gw @ sizes)
+
+    @property
+    def _debiased_bins(self) -> int | None:
+        """The number of bins of a width-binned debiased L2 calibration error, else None."""
+        kind = self.kind
+        if len(kind) == 5 and kind[0] == "calibration" and kind[2] == "width" and kind[4] is True:
+            return int(kind[1])
+        return None
+
+    @property
+    def recentred_differences(self) -> bool:
+        return self._debiased_bins is not None
+
+    def for_resampling(self) -> LinearStatistic:
+        """The statistic whose values on bootstrap resamples are the replicates.
+
+        ``self``, except for the debiased L2 calibration error ``sqrt(D)``
+        (Kumar et al. 2019), which is unbiased on the squared scale: ``D`` is
+        unbiased for the population's squared error ``S``. On a resample of
+        the sample, ``D*`` is unbiased for the *sample's* plug-in squared error
+        ``P`` (larger than ``D`` by the bins' sampling variance), so ``D* - P``
+        stands for the estimate's error ``D - S`` and the replicate is
+        ``sqrt(max(D - (D* - P), 0))``: its percentile interval is the basic
+        interval for ``S`` carried through the square root. The naive
+        replicates ``sqrt(D*)`` centre on ``sqrt(P)`` instead, where the root is
+        flatter: their intervals covered 88-90% of the population value, and
+        a pooled test of equal calibration built on them rejected 10% at level
+        0.05 (docs/stats.md). A difference of two such replicates is moved by
+        the root's curvature, so paired and pooled bootstraps recentre it on
+        the estimated difference (:attr:`recentred_differences`).
+
+        Examples
+        --------
+        >>> from xcal.stats import calibration_statistic
+        >>> rng = np.random.default_rng(0)
+        >>> conf = rng.uniform(0.4, 1.0, 500)
+        >>> s = calibration_statistic(conf, rng.random(500) < conf - 0.1, norm="l2", debias=True)
+        >>> r = s.for_resampling()
+        >>> bool(r.estimate() > s.estimate())  # on the sample itself: the plug-in error
+        True
+        >>> mean_statistic([1.0, 0.0]).for_resampling().estimate()
+        0.5
+        """
+        n_bins = self._debiased_bins
+        if n_bins is None:
+            return self
+        from xcal.metrics._binning import squared_l2_error
+
+        def bins(sums: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            return sums[..., :n_bins], sums[..., n_bins : 2 * n_bins], sums[..., 2 * n_bins :]
+
+        total = self.contributions.sum(axis=0)
+        estimate = float(squared_l2_error(*bins(total), debias=True))
+        plug_in = float(squared_l2_error(*bins(total), debias=False))
+
+        def replicate(sums: np.ndarray, weight: np.ndarray) -> np.ndarray:
+            error = squared_l2_error(*bins(sums), debias=True) - plug_in
+            return np.sqrt(np.maximum(estimate - error, 0.0))
+
+        name, kind = self.name, self.kind
+        return LinearStatistic(self.contributions, replicate, name, kind, self.example_ids)
 
     def jackknife(self, codes: np.ndarray, n_groups: int, chunk: int) -> np.ndarray:
         # Leaving a group out subtracts its sums: exact, O(n K), whatever n.
