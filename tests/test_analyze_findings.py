@@ -79,6 +79,41 @@ def test_pooled_row_is_the_mean_of_the_cells_and_finds_the_planted_effect(analys
 
 
 @pytest.mark.slow
+def test_recalibrated_rows_pool_the_cells_at_their_fitted_temperatures(analysed) -> None:
+    # The baseline's miscalibration is a temperature (logits x 2.5): scaled per
+    # language, both systems are calibrated, and the planted raw effect is gone.
+    res, _ = analysed
+    f = res.findings.table
+    pooled = f[(f["question"] == "Q0") & (f["pool"] == "non-English") & (f["metric"] == "ece")]
+    raw = pooled[pooled["variant"] == "raw"].iloc[0]
+    scaled = pooled[pooled["variant"] == "ts_self"].iloc[0]
+    cells = res.select(
+        comparison="difference", metric="ece", variant="ts_self", perturbation="none"
+    )
+    cells = cells[cells["language"] != "en"]
+    assert scaled.estimate == pytest.approx(cells["estimate"].mean(), rel=1e-9)
+    assert scaled.n_languages == 5 and scaled.n_examples == raw.n_examples
+    assert raw.ci_high < 0 and scaled.ci_low <= 0 <= scaled.ci_high
+    assert "temperature-scaled" in scaled.direction
+    # a temperature changes no accuracy: no recalibrated accuracy rows
+    assert set(f.loc[f["variant"] == "ts_self", "metric"]) == {
+        "ece",
+        "debiased_ece",
+        "smooth_ece",
+        "brier",
+    }
+    # Holm families are question x metric x variant: the raw rows are adjusted
+    # among themselves, as before recalibrated rows existed
+    from statsmodels.stats.multitest import multipletests
+
+    assert set(f["variant"]) == {"raw", "ts_self"}
+    tested = f[f["p_value"].notna()]
+    for _, family in tested.groupby(["question", "metric", "variant"]):
+        expected = multipletests(family["p_value"], method="holm")[1]
+        np.testing.assert_allclose(family["p_adjusted"], expected, rtol=1e-12)
+
+
+@pytest.mark.slow
 def test_questions_slopes_and_adjustment(analysed) -> None:
     res, _ = analysed
     f = res.findings.table

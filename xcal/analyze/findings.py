@@ -21,8 +21,9 @@ Every row carries its estimate, interval, p-value adjusted within the
 question's family (Holm), the number of languages and examples, and the
 direction in words. A row whose interval is wider than a stated threshold
 says so, with the number of examples per language that would bring it under
-(the width shrinks as 1 / sqrt(n)). The raw (unrecalibrated) variant is
-pooled; the other rows of ``results.csv`` stay per cell.
+(the width shrinks as 1 / sqrt(n)). Two variants are pooled: ``raw``, and
+for the calibration metrics ``ts_self`` (both runs at the temperature the
+per-cell stage fitted on their fitting ids); ``ts_en`` stays per cell.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ WIDTH_THRESHOLD = 0.02
 #: Bootstrap resamples of the pooled rows.
 DEFAULT_POOLED_B = 2000
 # Part of every findings cache key: bump when a unit's rows change for the same inputs.
-FINDINGS_VERSION = 3  # 3: debiased ECE replicates take their errors on the squared scale
+FINDINGS_VERSION = 4  # 3: debiased ECE replicates on the squared scale; 4: variants
 
 FINDING_COLUMNS: tuple[str, ...] = (
     "question",
@@ -57,6 +58,7 @@ FINDING_COLUMNS: tuple[str, ...] = (
     "perturbation",
     "severity",
     "metric",
+    "variant",
     "pool",
     "estimate",
     "ci_low",
@@ -114,13 +116,21 @@ def shift_kind(perturbation: str) -> str | None:
 
 
 def direction(
-    system: str, metric: str, estimate: float, low: float, high: float, n_lang: int, pool: str
+    system: str,
+    metric: str,
+    estimate: float,
+    low: float,
+    high: float,
+    n_lang: int,
+    pool: str,
+    variant: str = "raw",
 ) -> str:
     """The row in words, e.g. "+pawsx lowers ECE by 1.2 points [0.4, 2.0] over 14 languages"."""
     from xcal.analyze.results import metric_info
 
     info = metric_info(metric)
     scale, unit = (100.0, " points") if info.percent else (1.0, "")
+    system += _variant_suffix(variant)
     if low <= 0 <= high:
         verb = "does not clearly change"
         return (
@@ -133,6 +143,10 @@ def direction(
         f"{system} {verb} {info.label} by {abs(scale * estimate):.2f}{unit} "
         f"[{a:.2f}, {b:.2f}] over {n_lang} {pool} language(s)"
     )
+
+
+#: How a recalibrated variant's rows name it.
+_VARIANT_WORDS = {"ts_self": "both systems temperature-scaled per language"}
 
 
 def _needed(width: float, n_per_language: float, threshold: float) -> float:
@@ -230,6 +244,37 @@ def _load_pairs(
     return out
 
 
+def _variants(
+    pairs: Sequence[_Pair],
+    system: str,
+    baseline: str,
+    temperatures: Mapping[tuple[str, str], float],
+) -> Iterator[tuple[str, list[_Pair]]]:
+    """The pairs as scored for each variant: raw, then at each run's fitted temperature.
+
+    ``temperatures[(model, language)]`` is the per-cell stage's ``ts_self``
+    fit (on the held-out fitting ids); a language without a fit for both
+    runs is left out of that variant. Retrieval needs it most: one fixed
+    softmax temperature over cosine similarities reads encoders whose
+    similarities spread differently as differently calibrated.
+    """
+    from xcal.analyze import predictions as pl
+
+    yield "raw", list(pairs)
+    fitted = []
+    for p in pairs:
+        ts, tb = temperatures.get((system, p.language)), temperatures.get((baseline, p.language))
+        if ts is None or tb is None or not (math.isfinite(ts) and math.isfinite(tb)):
+            continue
+        fitted.append(
+            dataclasses.replace(
+                p, system_scored=pl._score(p.system, ts), baseline_scored=pl._score(p.baseline, tb)
+            )
+        )
+    if fitted:
+        yield "ts_self", fitted
+
+
 def _applies(pairs: Sequence[_Pair], metric: str) -> list[_Pair]:
     """The pairs both of whose runs have ``metric`` (retrieval has no Brier of classes...)."""
     from xcal.analyze.results import metric_info
@@ -310,9 +355,12 @@ class _ConditionUnit:
     B: int
     width_threshold: float
     mixedlm: bool
+    # (model, language) -> the per-cell ts_self temperature in this condition
+    temperatures: dict[tuple[str, str], float] = dataclasses.field(default_factory=dict)
 
 
-_UnitOutput = tuple[list[dict[str, Any]], list[tuple[tuple[str, str, str, str], float, Any]]]
+_SeverityKey = tuple[str, str, str, str, str]  # system, task, metric, variant, perturbation
+_UnitOutput = tuple[list[dict[str, Any]], list[tuple[_SeverityKey, float, Any]]]
 
 
 def _run_units(
@@ -380,6 +428,7 @@ def _unit_key(options: Any, unit: _ConditionUnit) -> str:
             unit.B,
             unit.width_threshold,
             unit.mixedlm,
+            sorted(unit.temperatures.items()),
         ]
     )
 
@@ -418,7 +467,9 @@ def _from_cache(entry: tuple[Any, dict[str, np.ndarray]] | None) -> _UnitOutput 
             for f in dataclasses.fields(PooledResult):
                 if f"{i}.{f.name}" in arrays:
                     fields[f.name] = arrays[f"{i}.{f.name}"]
-            task_key = cast(tuple[str, str, str, str], tuple(str(k) for k in item["key"]))
+            task_key = cast(_SeverityKey, tuple(str(k) for k in item["key"]))
+            if len(task_key) != 5:
+                return None  # an entry of another layout: recompute
             severity.append((task_key, float(item["severity"]), PooledResult(**fields)))
         return list(meta["rows"]), severity
     except (KeyError, TypeError, ValueError):  # an entry of another layout: recompute
@@ -428,19 +479,39 @@ def _from_cache(entry: tuple[Any, dict[str, np.ndarray]] | None) -> _UnitOutput 
 def condition_findings(store: Any, options: Any, unit: _ConditionUnit) -> _UnitOutput:
     """The pooled rows of one system x condition, and its pooled results by severity.
 
-    Per metric, every pool (all non-English languages, each resource class,
-    script and family) comes from one set of resamples of the units
+    Per variant (raw, and at the per-cell fitted temperatures) and metric,
+    every pool (all non-English languages, each resource class, script and
+    family) comes from one set of resamples of the units
     (:func:`xcal.stats.pooled_differences`), with one language's statistics
     in memory at a time.
     """
+    system, condition = unit.system, unit.condition
+    rows: list[dict[str, Any]] = []
+    severity: list[tuple[_SeverityKey, float, Any]] = []
+    loaded = _load_pairs(store, unit.runs, options, system, condition)
+    kind = shift_kind(str(condition["perturbation"]))
+    for variant, pairs in _variants(loaded, system, options.baseline, unit.temperatures):
+        rows += _variant_rows(options, unit, kind, variant, pairs, severity)
+    return rows, severity
+
+
+def _variant_rows(
+    options: Any,
+    unit: _ConditionUnit,
+    kind: str | None,
+    variant: str,
+    pairs: Sequence[_Pair],
+    severity: list[tuple[_SeverityKey, float, Any]],
+) -> list[dict[str, Any]]:
+    """One variant's pooled rows of a unit (see :func:`condition_findings`); adds to ``severity``."""
+    from xcal.analyze.results import metric_info
     from xcal.stats import pooled_differences
 
     system, condition, lang_info = unit.system, unit.condition, unit.lang_info
     rows: list[dict[str, Any]] = []
-    severity: list[tuple[tuple[str, str, str, str], float, Any]] = []
-    pairs = _load_pairs(store, unit.runs, options, system, condition)
-    kind = shift_kind(str(condition["perturbation"]))
     for metric in unit.metrics:
+        if variant != "raw" and not metric_info(metric).calibration:
+            continue  # a temperature changes no accuracy
         present = _applies(pairs, metric)
         if not present:
             continue
@@ -485,10 +556,11 @@ def condition_findings(store: Any, options: Any, unit: _ConditionUnit) -> _UnitO
                     res,
                     unit.width_threshold,
                     ml,
+                    variant,
                 )
             )
         full = results["non-English"]
-        key = (system, str(condition["task"]), metric, str(condition["perturbation"]))
+        key = (system, str(condition["task"]), metric, variant, str(condition["perturbation"]))
         severity.append((key, float(condition["severity"]), full))
         # Q4 trend over classes; Q3 interaction with URIEL distance
         for quantity, column, question in (
@@ -519,9 +591,39 @@ def condition_findings(store: Any, options: Any, unit: _ConditionUnit) -> _UnitO
                     int(ok.sum()),
                     full,
                     unit.width_threshold,
+                    variant,
                 )
             )
-    return rows, severity
+    return rows
+
+
+def _fitted_temperatures(results: pd.DataFrame) -> pd.DataFrame:
+    """The per-cell stage's ``ts_self`` temperatures: one row per run (system x cell)."""
+    if results.empty or "variant" not in results.columns:
+        return pd.DataFrame()
+    rows = results[(results["comparison"] == "value") & (results["variant"] == "ts_self")].dropna(
+        subset=["temperature"]
+    )
+    keys = ["task", "split", "perturbation", "severity", "perturbation_seed", "language", "system"]
+    keys = [k for k in keys if k in rows.columns]
+    return rows.drop_duplicates(keys)[[*keys, "temperature"]]
+
+
+def _condition_temperatures(
+    fitted: pd.DataFrame, condition: Mapping[str, Any], models: Sequence[str]
+) -> dict[tuple[str, str], float]:
+    """(model, language) -> fitted temperature of ``models``' runs in one condition."""
+    if fitted.empty:
+        return {}
+    mask = fitted["system"].isin(list(models)).to_numpy().copy()
+    for k in ("task", "split", "perturbation", "severity", "perturbation_seed"):
+        if k in fitted.columns:
+            mask &= (fitted[k] == condition[k]).to_numpy()
+    part = fitted[mask]
+    return {
+        (str(m), str(lang)): float(t)
+        for m, lang, t in zip(part["system"], part["language"], part["temperature"], strict=True)
+    }
 
 
 # ------------------------------------------------------------------ the findings
@@ -610,7 +712,8 @@ def compute_findings(
         .to_dict("records")
     ]
     # pooled rows: (system, task, metric, perturbation) -> severity -> result (for slopes)
-    by_severity: dict[tuple[str, str, str, str], dict[float, Any]] = {}
+    by_severity: dict[_SeverityKey, dict[float, Any]] = {}
+    fitted = _fitted_temperatures(results)
     units = [
         _ConditionUnit(
             system,
@@ -623,6 +726,7 @@ def compute_findings(
             B,
             width_threshold,
             mixedlm,
+            _condition_temperatures(fitted, condition, (system, options.baseline)),
         )
         for system in systems
         for condition in conditions
@@ -636,11 +740,11 @@ def compute_findings(
         store, runs, options, metrics, conditions, lang_info, B, width_threshold
     )
     # Q1/Q2 slopes of the pooled difference against severity (clean run at severity 0)
-    for (system, task, metric, perturbation), per_sev in by_severity.items():
+    for (system, task, metric, variant, perturbation), per_sev in by_severity.items():
         kind = shift_kind(perturbation)
         if kind is None:
             continue
-        clean = by_severity.get((system, task, metric, "none"), {})
+        clean = by_severity.get((system, task, metric, variant, "none"), {})
         series = dict(per_sev)
         if clean:  # the clean run is severity 0 of every perturbation
             series[0.0] = next(iter(clean.values()))
@@ -676,6 +780,7 @@ def compute_findings(
             int(results_[-1].cell_n.size),
             results_[-1],
             width_threshold,
+            variant,
         )
         row["method"] = method
         rows.append(row)
@@ -683,7 +788,7 @@ def compute_findings(
     rows += _task_distance_rows(rows, results, options, distances)
     table = _frame(rows)
     if not table.empty:
-        table = adjust_pvalues(table, "holm", by=["question", "metric"])
+        table = adjust_pvalues(table, "holm", by=["question", "metric", "variant"])
         table = table.drop(columns=["reject", "correction"])
         table = table.loc[:, list(FINDING_COLUMNS)]
     present = set(table["question"]) if not table.empty else set()
@@ -953,6 +1058,7 @@ def _task_distance_rows(
         if r["question"] == "Q0"
         and r["pool"] == "non-English"
         and r["quantity"] == "pooled difference"
+        and r.get("variant", "raw") == "raw"
     ]
     values = results[
         (results["comparison"] == "value")
@@ -1094,11 +1200,17 @@ def _stable_seed(seed: int, *parts: Any) -> int:
     return int.from_bytes(digest, "big") >> 1
 
 
+def _variant_suffix(variant: str) -> str:
+    return "" if variant == "raw" else f" ({_VARIANT_WORDS.get(variant, variant)})"
+
+
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     for column in FINDING_COLUMNS:
         if column not in frame.columns:
             frame[column] = pd.Series(dtype=float)
+    # rows of no variant of their own (Q3 gaps, Q5 correlations) are of raw probabilities
+    frame["variant"] = frame["variant"].astype(object).where(frame["variant"].notna(), "raw")
     return frame.loc[:, list(FINDING_COLUMNS)]
 
 
@@ -1113,6 +1225,7 @@ def _row(
     res: Any,
     threshold: float,
     ml: tuple[float, float, float],
+    variant: str = "raw",
 ) -> dict[str, Any]:
     width = res.ci_high - res.ci_low
     n_lang = int(res.cell_n.size)
@@ -1125,6 +1238,7 @@ def _row(
         "perturbation": condition["perturbation"],
         "severity": float(condition["severity"]),
         "metric": metric,
+        "variant": variant,
         "pool": pool,
         "estimate": res.estimate,
         "ci_low": res.ci_low,
@@ -1142,7 +1256,7 @@ def _row(
         "mixedlm_ci_low": ml[1],
         "mixedlm_ci_high": ml[2],
     }
-    text = direction(system, metric, res.estimate, res.ci_low, res.ci_high, n_lang, pool)
+    text = direction(system, metric, res.estimate, res.ci_low, res.ci_high, n_lang, pool, variant)
     if not row["conclusive"]:
         text += (
             f"; inconclusive at this sample size (interval wider than {threshold:g}; about "
@@ -1166,6 +1280,7 @@ def _slope_row(
     n_lang: int,
     res: Any,
     threshold: float,
+    variant: str = "raw",
 ) -> dict[str, Any]:
     width = high - low
     conclusive = bool(width <= threshold) if np.isfinite(width) else False
@@ -1189,6 +1304,7 @@ def _slope_row(
         "perturbation": condition["perturbation"],
         "severity": float(condition.get("severity", math.nan)),
         "metric": metric,
+        "variant": variant,
         "pool": "non-English",
         "estimate": est,
         "ci_low": low,
@@ -1199,7 +1315,7 @@ def _slope_row(
         "n_units": res.n_units,
         "conclusive": conclusive,
         "n_needed_per_language": _needed(width, res.n_examples / max(n_lang, 1), threshold),
-        "direction": f"{system} vs {baseline}, {metric}: {words}",
+        "direction": f"{system} vs {baseline}, {metric}{_variant_suffix(variant)}: {words}",
         "method": "OLS slope of per-language differences; item bootstrap",
         "mixedlm_estimate": math.nan,
         "mixedlm_ci_low": math.nan,

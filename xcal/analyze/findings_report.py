@@ -56,7 +56,7 @@ def findings_tex(table: pd.DataFrame) -> str:
             "\\centering\\small",
             f"\\caption{{{_tex(question)}: {_tex(QUESTIONS.get(str(question), ''))}. "
             "Pooled over languages with a cluster bootstrap of source items (95\\% intervals; "
-            "p-values Holm-adjusted within the question and metric).}",
+            "p-values Holm-adjusted within the question, metric and variant).}",
             "\\begin{tabular}{lllllrll}",
             "\\toprule",
             "System & Task & Condition & Pool & Metric & Estimate & 95\\% CI & $p_{adj}$ \\\\",
@@ -81,7 +81,7 @@ def findings_tex(table: pd.DataFrame) -> str:
                         _tex(r.task),
                         _tex(condition),
                         _tex(r.pool),
-                        _tex(r.metric),
+                        _tex(r.metric if r.variant == "raw" else f"{r.metric} ({r.variant})"),
                         _number(float(r.estimate), percent),
                         ci,
                         p,
@@ -105,10 +105,13 @@ def write_findings(findings: Findings, out: Path) -> list[str]:
         "## Findings",
         "",
         "- [`findings.csv`](findings.csv) / [`findings.parquet`](findings.parquet): one row per "
-        "question x system x task x condition x metric x pool (all non-English languages, each "
-        "resource class, each script), with the pooled difference to the baseline, its 95% "
-        "interval (cluster bootstrap of source items; XNLI premise groups), the p-value adjusted "
-        "within the question and metric (Holm), languages, examples and the direction in words; "
+        "question x system x task x condition x metric x variant x pool (all non-English "
+        "languages, each resource class, each script), with the pooled difference to the "
+        "baseline, its 95% interval (cluster bootstrap of source items; XNLI premise groups, QA "
+        "paragraphs), the p-value adjusted within the question, metric and variant (Holm), "
+        "languages, examples and the direction in words; variant `raw` scores the probabilities "
+        "as the models gave them, `ts_self` both systems after temperature scaling fitted per "
+        "language on the held-out fitting ids (calibration metrics only); "
         "`mixedlm_*`: a mixed-effects cross-check for accuracy and Brier (languages as fixed "
         "effects, a random intercept per source item).",
         "- [`findings.tex`](findings.tex): the same, one table per question.",
