@@ -79,9 +79,11 @@ class DemoProfile:
     n_boot : int
         Bootstrap resamples in the analysis.
     encoder_layers : int
-        The XNLI systems are built on the bottom layers of the bundled
-        encoder (inference cost grows with depth; see
-        :func:`xcal.demo.train.truncate_encoder`). Tatoeba uses all twelve.
+        Every system is built on the bottom layers of the bundled encoder
+        (inference cost grows with depth; see
+        :func:`xcal.demo.train.truncate_encoder`): the XNLI systems, and on
+        Tatoeba that encoder itself (the baseline) and the encoder after each
+        intermediate stage.
     train : TrainConfig
         The fine-tuning recipe of every stage.
     intermediate_epochs : int or None
@@ -390,6 +392,10 @@ def run_demo(
     checkpoints = {
         BASELINE: _train_once(base, target, work / "ckpt" / BASELINE, spec.train, log, cache)
     }
+    # Retrieval has no training data: as Phang et al. did for BUCC and Tatoeba,
+    # the encoder after each intermediate stage is compared with the encoder
+    # before any training (question 4).
+    retrievers = {BASELINE: base}
     for task in spec.intermediate:
         stage1 = _train_once(
             base,
@@ -399,20 +405,25 @@ def run_demo(
             log,
             cache,
         )
+        retrievers[f"+{task}"] = stage1
         checkpoints[f"+{task}"] = _train_once(
             stage1, target, work / "ckpt" / f"{task}-xnli", spec.train, log, cache
         )
 
     log("[3/5] inference into the prediction store")
-    models = tuple(
-        ModelSpec(
-            str(path),
-            label=label,
-            intermediate_tasks=() if label == BASELINE else (label.removeprefix("+"),),
-            train_seed=spec.train.seed,
+
+    def model_specs(paths: dict[str, Path]) -> tuple[Any, ...]:
+        return tuple(
+            ModelSpec(
+                str(path),
+                label=label,
+                intermediate_tasks=() if label == BASELINE else (label.removeprefix("+"),),
+                train_seed=spec.train.seed,
+            )
+            for label, path in paths.items()
         )
-        for label, path in checkpoints.items()
-    )
+
+    models = model_specs(checkpoints)
     conditions = (PerturbationSpec(), *(PerturbationSpec.parse(p) for p in spec.perturbations))
     eval_slice = f"{eval_lines.start}:{eval_lines.stop}"
     xnli_grid = Grid(
@@ -423,7 +434,7 @@ def run_demo(
     reporter = RichReporter()
     results = run_grid(xnli_grid, store_dir, data_dir=data, reporter=reporter)
     tatoeba_grid = Grid(
-        models=(ModelSpec(BUNDLED_MODEL, label="e5-small"),),
+        models=model_specs(retrievers),
         tasks=(TaskSpec("tatoeba", languages=spec.tatoeba_languages),),
     )
     results += run_grid(
