@@ -1,4 +1,4 @@
-"""Builders shared by the store tests: a run manifest and classification records.
+"""Builders shared by tests: a run manifest, classification records, QA stores.
 
 Each test file binds its own defaults with ``functools.partial`` (a store test
 needs ``n_examples`` to match its records); keyword arguments given at the call
@@ -37,3 +37,22 @@ def classification_records(n: int = 4, c: int = 3, seed: int = 0) -> dict[str, A
         "logits": rng.normal(size=(n, c)).astype(np.float32),
         "label": rng.integers(0, c, size=n),
     }
+
+
+def qa_stores_with_and_without_paragraphs(root: Any, languages: list[str]) -> dict[str, Any]:
+    """Two synthetic QA stores of the same runs: ``"paragraphs"`` records units of four
+    questions, ``"questions"`` records none (a baseline and a system, 200 questions)."""
+    from xcal.analyze.synthetic import SyntheticSystem, add_synthetic_qa
+    from xcal.store import open_store
+
+    systems = (SyntheticSystem("baseline"), SyntheticSystem("inter", logit_scale=lambda *a: 1.5))
+    stores = {}
+    for name, per_paragraph in (("paragraphs", 4), ("questions", None)):
+        stores[name] = add_synthetic_qa(
+            open_store(root / name),
+            systems=systems,
+            languages=languages,
+            n_examples=200,
+            questions_per_paragraph=per_paragraph,
+        )
+    return stores

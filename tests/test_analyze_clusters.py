@@ -138,27 +138,19 @@ def test_the_command_line_turns_clusters_off(tmp_path) -> None:
 
 
 def test_qa_resamples_the_paragraphs_its_runs_record(tmp_path) -> None:
-    from xcal.analyze.predictions import fit_mask
-    from xcal.analyze.synthetic import add_synthetic_qa
-    from xcal.metrics.qa import qa_exact_match_f1
-    from xcal.store import open_store
+    from _builders import qa_stores_with_and_without_paragraphs
 
-    systems = (SyntheticSystem("baseline"), SyntheticSystem("inter", logit_scale=lambda *a: 1.5))
+    from xcal.analyze.predictions import fit_mask
+    from xcal.metrics.qa import qa_exact_match_f1
+
     kwargs = dict(baseline="baseline", n_boot=300, metrics=["exact_match"], cache=False)
     rows = {}
-    for name, per_paragraph in (("paragraphs", 4), ("questions", None)):
-        store = open_store(tmp_path / name)
-        add_synthetic_qa(
-            store,
-            systems=systems,
-            languages=["en", "de"],
-            n_examples=200,
-            questions_per_paragraph=per_paragraph,
-        )
+    stores = qa_stores_with_and_without_paragraphs(tmp_path, ["en", "de"])
+    for name, store in stores.items():
         r = analyze_store(store, pooled=False, **kwargs).results
         rows[name] = r[(r["comparison"] == "difference") & (r["language"] == "de")].iloc[0]
     clustered, flat = rows["paragraphs"], rows["questions"]
-    store = open_store(tmp_path / "paragraphs")
+    store = stores["paragraphs"]
     records = {
         m: store.load_records(store.runs(model=m, language="de")["run_id"].iloc[0])
         for m in ("inter", "baseline")

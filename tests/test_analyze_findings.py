@@ -163,21 +163,12 @@ def test_units_and_shift_kinds() -> None:
 
 
 def test_pooled_qa_rows_resample_recorded_paragraphs_across_languages(tmp_path) -> None:
-    from xcal.analyze.predictions import fit_mask
-    from xcal.analyze.synthetic import add_synthetic_qa
-    from xcal.store import open_store
+    from _builders import qa_stores_with_and_without_paragraphs
 
-    systems = (SyntheticSystem("baseline"), SyntheticSystem("inter", logit_scale=lambda *a: 1.5))
+    from xcal.analyze.predictions import fit_mask
+
     units = {}
-    for name, per_paragraph in (("paragraphs", 4), ("questions", None)):
-        store = open_store(tmp_path / name)
-        add_synthetic_qa(
-            store,
-            systems=systems,
-            languages=["en", "de", "sw"],
-            n_examples=200,
-            questions_per_paragraph=per_paragraph,
-        )
+    for name, store in qa_stores_with_and_without_paragraphs(tmp_path, ["en", "de", "sw"]).items():
         result = analyze_store(
             store, baseline="baseline", n_boot=100, metrics=["ece"], cache=False, progress=False
         )

@@ -59,12 +59,6 @@ def _group_values(run: Run) -> dict[str, Any]:
     }
 
 
-def _raw_predictions(
-    per_system: dict[str, dict[str, tuple[_Predictions, _Scored]]],
-) -> list[tuple[_Predictions, _Scored]]:
-    return [variants["raw"] for variants in per_system.values()]
-
-
 def analyse_cell(
     store: PredictionStore, options: AnalysisOptions, cell: CellUnit
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
@@ -136,7 +130,8 @@ def analyse_cell(
     # The task's natural clusters (XNLI: a premise's hypotheses) move together;
     # codes from the sorted ids, so the draws are the same in any worker.
     # QA runs record their paragraphs; any system's will do (they come from the data)
-    recorded = next((p.units for p, _ in _raw_predictions(per_system) if p.units is not None), None)
+    raw = [variants["raw"][0] for variants in per_system.values()]
+    recorded = next((p.units for p in raw if p.units is not None), None)
     codes, n_units = (
         cluster_codes(str(records[0]["task"]), eval_ids, recorded)
         if options.clusters
@@ -146,7 +141,7 @@ def analyse_cell(
         codes = None  # every example its own cluster: the same draws, faster
     clustered = codes is not None
 
-    recentred: set[tuple[str, str, str]] = set()
+    recentred_keys: set[tuple[str, str, str]] = set()
 
     def statistics() -> Iterator[tuple[tuple[str, str, str], Any]]:
         """(system, variant, metric) -> Statistic, one at a time (see bootstrap_statistics)."""
@@ -158,7 +153,7 @@ def analyse_cell(
                     stat = _statistic(metric, pred, scored, options.n_bins)
                     if stat is not None:
                         if stat.recentred_differences:
-                            recentred.add((system, variant, metric))
+                            recentred_keys.add((system, variant, metric))
                         yield (system, variant, metric), stat
                         del stat
 
@@ -183,7 +178,7 @@ def analyse_cell(
         n=n,
         resampled=resampled,
         temperatures=temperature_of,
-        recentred=recentred,
+        recentred_keys=recentred_keys,
     )
 
     bins: list[dict[str, Any]] = []
@@ -208,7 +203,7 @@ def comparison_rows(
     resampled: str | None = None,
     temperatures: Mapping[tuple[str, str], float] | None = None,
     finite_only: bool = False,
-    recentred: Collection[tuple[str, str, str]] = (),
+    recentred_keys: Collection[tuple[str, str, str]] = (),
 ) -> list[dict[str, Any]]:
     """A cell's result rows: each (system, variant, metric) value, then its difference to the baseline.
 
@@ -216,12 +211,12 @@ def comparison_rows(
     intervals); ``resampled`` names what was resampled in the method text
     ("93 clusters"); ``temperatures`` are reported on calibration rows;
     ``finite_only`` leaves out resamples where a metric is undefined (mining
-    F1 on a resample without any pair); the differences of the ``recentred``
-    keys' replicates are centred on the estimated difference (the debiased
+    F1 on a resample without any pair); the differences of the ``recentred_keys``'
+    replicates are centred on the estimated difference (the debiased
     error, see :meth:`xcal.stats.Statistic.for_resampling`).
     """
     from xcal.stats import bootstrap_pvalue
-    from xcal.stats.bootstrap import recentred as centred_on
+    from xcal.stats.bootstrap import recentred
 
     of = f" of {resampled}" if resampled else ""
     rows: list[dict[str, Any]] = []
@@ -231,7 +226,8 @@ def comparison_rows(
         low = high = math.nan
         if replicates:
             low, high = _interval(replicates[(system, variant, metric)], options.level, finite_only)
-        squared = ", errors on the squared scale" if (system, variant, metric) in recentred else ""
+        in_squares = (system, variant, metric) in recentred_keys
+        squared = ", errors on the squared scale" if in_squares else ""
         value_row = {
             **base,
             "system": system,
@@ -263,8 +259,8 @@ def comparison_rows(
         low = high = p_value = math.nan
         if replicates:
             dist = replicates[(system, variant, metric)] - replicates[key]
-            if (system, variant, metric) in recentred:
-                dist = centred_on(dist, diff)
+            if in_squares:
+                dist = recentred(dist, diff)
             low, high = _interval(dist, options.level, finite_only)
             if finite_only:
                 dist = dist[np.isfinite(dist)]

@@ -605,7 +605,6 @@ def _fitted_temperatures(results: pd.DataFrame) -> pd.DataFrame:
         subset=["temperature"]
     )
     keys = ["task", "split", "perturbation", "severity", "perturbation_seed", "language", "system"]
-    keys = [k for k in keys if k in rows.columns]
     return rows.drop_duplicates(keys)[[*keys, "temperature"]]
 
 
@@ -615,11 +614,7 @@ def _condition_temperatures(
     """(model, language) -> fitted temperature of ``models``' runs in one condition."""
     if fitted.empty:
         return {}
-    mask = fitted["system"].isin(list(models)).to_numpy().copy()
-    for k in ("task", "split", "perturbation", "severity", "perturbation_seed"):
-        if k in fitted.columns:
-            mask &= (fitted[k] == condition[k]).to_numpy()
-    part = fitted[mask]
+    part = _condition_runs(fitted[fitted["system"].isin(list(models))], condition)
     return {
         (str(m), str(lang)): float(t)
         for m, lang, t in zip(part["system"], part["language"], part["temperature"], strict=True)

@@ -263,15 +263,12 @@ class LinearStatistic(Statistic):
             return self
         from xcal.metrics._binning import squared_l2_error
 
-        def bins(sums: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            return sums[..., :n_bins], sums[..., n_bins : 2 * n_bins], sums[..., 2 * n_bins :]
-
-        total = self.contributions.sum(axis=0)
-        estimate = float(squared_l2_error(*bins(total), debias=True))
-        plug_in = float(squared_l2_error(*bins(total), debias=False))
+        total = _bin_sums(self.contributions.sum(axis=0), n_bins)
+        estimate = float(squared_l2_error(*total, debias=True))
+        plug_in = float(squared_l2_error(*total, debias=False))
 
         def replicate(sums: np.ndarray, weight: np.ndarray) -> np.ndarray:
-            error = squared_l2_error(*bins(sums), debias=True) - plug_in
+            error = squared_l2_error(*_bin_sums(sums, n_bins), debias=True) - plug_in
             return np.sqrt(np.maximum(estimate - error, 0.0))
 
         name, kind = self.name, self.kind
@@ -391,12 +388,16 @@ def _width_bins(confidence: np.ndarray, n_bins: int) -> np.ndarray:
     return np.clip(ids, 0, n_bins - 1)
 
 
+def _bin_sums(sums: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A debiased error's sums (bins last): per-bin totals, confidence sums, correct sums."""
+    return sums[..., :n_bins], sums[..., n_bins : 2 * n_bins], sums[..., 2 * n_bins :]
+
+
 def _debiased_finalize(n_bins: int) -> Finalize:
     from xcal.metrics._binning import error_from_statistics
 
     def debiased(sums: np.ndarray, total: np.ndarray) -> np.ndarray:
-        count, conf_sum = sums[:, :n_bins], sums[:, n_bins : 2 * n_bins]
-        return error_from_statistics(count, conf_sum, sums[:, 2 * n_bins :], "l2", True)
+        return error_from_statistics(*_bin_sums(sums, n_bins), "l2", True)
 
     return debiased
 

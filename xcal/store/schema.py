@@ -81,6 +81,12 @@ KIND_COLUMNS: dict[str, tuple[str, ...]] = {
 # analysis (xcal.analyze.clusters); files written before it existed lack it.
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"qa": ("unit",)}
 
+
+def kind_columns(kind: str) -> tuple[str, ...]:
+    """Every column a run of ``kind`` may have: its required ones, then its optional ones."""
+    return KIND_COLUMNS[kind] + OPTIONAL_COLUMNS.get(kind, ())
+
+
 # Keys of the Parquet key-value metadata.
 META_SCHEMA_VERSION = b"xcal.schema_version"
 META_MANIFEST = b"xcal.manifest"
@@ -213,7 +219,7 @@ def records_to_columns(
             )
     expected += tuple(n for n in optional if n in records)
     for name in records:
-        if name not in known + optional:
+        if name not in kind_columns(kind):
             allowed = f"{list(known)}" + (f", optionally {list(optional)}" if optional else "")
             problems.append(
                 Problem(where, f"unknown column for a {kind} run (expected {allowed})", name)
@@ -414,7 +420,7 @@ def table_to_columns(kind: str, table: pa.Table, where: str) -> tuple[Columns, l
     """The kind's columns of a table read from a file, checked against the schema."""
     problems: list[Problem] = []
     cols: Columns = {}
-    for name in KIND_COLUMNS[kind] + OPTIONAL_COLUMNS.get(kind, ()):
+    for name in kind_columns(kind):
         if name not in table.column_names:
             if name in KIND_COLUMNS[kind]:
                 problems.append(Problem(where, f"missing column (a {kind} run needs it)", name))
@@ -797,7 +803,7 @@ def _check_answers(arr: pa.Array, where: str, problems: list[Problem]) -> None:
 def columns_to_records(kind: str, cols: Columns) -> dict[str, Any]:
     """The column dict :meth:`PredictionStore.write_run` accepts, from checked columns."""
     out: dict[str, Any] = {"example_id": cols["example_id"].to_pylist()}
-    for name in KIND_COLUMNS[kind][1:] + OPTIONAL_COLUMNS.get(kind, ()):
+    for name in kind_columns(kind)[1:]:
         if name not in cols:
             continue  # an optional column the run did not write
         arr = cols[name]

@@ -53,17 +53,16 @@ from xcal.store.layout import (
 )
 from xcal.store.manifest import KEY_FIELDS, SCHEMA_VERSION, ManifestError, RunManifest
 from xcal.store.schema import (
-    KIND_COLUMNS,
     META_MANIFEST,
     META_MANIFEST_SHA256,
     META_SCHEMA_VERSION,
-    OPTIONAL_COLUMNS,
     Columns,
     check_column_names,
     check_columns,
     check_manifest,
     columns_to_records,
     columns_to_table,
+    kind_columns,
     matrix,
     records_to_columns,
     table_to_columns,
@@ -474,8 +473,7 @@ class PredictionStore:
             if extra:
                 raise StoreValidationError(extra)
             names = set(pf.schema_arrow.names)
-            kind = manifest.record_kind
-            wanted = [c for c in KIND_COLUMNS[kind] + OPTIONAL_COLUMNS.get(kind, ()) if c in names]
+            wanted = [c for c in kind_columns(manifest.record_kind) if c in names]
             try:
                 # Threads only pay off on big runs; small ones are read faster without.
                 big = pf.metadata.num_rows > 100_000
