@@ -408,3 +408,31 @@ def test_pawsx_original_release_with_id_column_and_header(tmp_path: Path) -> Non
     (folder / "test-de.tsv").write_text("id\tsentence1\tsentence2\n1\ta\tb\n", encoding="utf-8")
     with pytest.raises(TaskDataError, match="withholds test labels"):
         get_task("pawsx").load(tmp_path, "de", "test")
+
+
+# --------------------------------------------------------------------------- PAN-X
+
+
+def test_panx_reader_names_the_line_of_a_bad_row(tmp_path: Path) -> None:
+    from xcal.tasks import TaskDataError
+    from xcal.tasks.tagging import read_tagged
+
+    path = tmp_path / "train-en.tsv"
+    path.write_text("Paris\tB-LOC\n\nBob\tB-PER\nsays hi\n")
+    with pytest.raises(TaskDataError, match=r"train-en.tsv line 4: expected 'token<TAB>tag'"):
+        read_tagged(path)
+    path.write_text("Paris\tB-LOC\nis\tB-CITY\n")
+    with pytest.raises(TaskDataError, match=r"line 2: unknown tag 'B-CITY'"):
+        read_tagged(path)
+    path.write_text("\n\n")
+    with pytest.raises(TaskDataError, match="no tagged sentences"):
+        read_tagged(path)
+
+
+def test_panx_reader_stops_at_the_limit_and_reads_the_real_file(xtreme_dir: Path) -> None:
+    from xcal.tasks.tagging import read_tagged
+
+    path = xtreme_dir / "panx" / "train-en.tsv"
+    head = read_tagged(path, limit=3)
+    assert len(head) == 3 and head[0].words[:2] == ("R.H.", "Saunders")
+    assert len(read_tagged(path)) == 20_000  # the data README's count
