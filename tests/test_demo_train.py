@@ -9,7 +9,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from xcal.demo.train import TRAINING_INFO, PairData, TrainConfig, fine_tune, training_stages
+from xcal.demo.train import (
+    TRAINING_INFO,
+    ChoiceData,
+    PairData,
+    SpanData,
+    TokenData,
+    TrainConfig,
+    fine_tune,
+    training_stages,
+)
 from xcal.models.tiny import make_tiny_model
 
 
@@ -83,28 +92,192 @@ def test_same_seed_same_weights(tiny_bert: Path, tmp_path: Path) -> None:
     assert all(np.array_equal(one[k], two[k]) for k in one)
 
 
-@pytest.mark.parametrize("trainable_layers", [0, 1, 2])
-def test_frozen_states_then_top_layers_equal_the_full_forward(
-    tiny_bert: Path, trainable_layers: int
-) -> None:
-    # Training runs the top of the network on cached frozen-layer states; in
-    # eval mode that must be the model's own forward, padding included.
+def _tasks() -> dict[str, Any]:
+    """A small training set of every kind, on words the tiny tokenizer splits."""
+    rng = np.random.default_rng(5)
+    words = ["cat", "dog", "sun", "tree", "car", "book", "rain", "fish"]
+
+    def sentence(n: int) -> list[str]:
+        return [str(w) for w in rng.choice(words, size=n)]
+
+    contexts = [" ".join(sentence(int(rng.integers(4, 9)))) for _ in range(10)]
+    starts = [len(c.split(" ")[0]) + 1 for c in contexts]
+    return {
+        "pair": _separable(12, seed=4),
+        "choice": ChoiceData(
+            [" ".join(sentence(3)) for _ in range(6)],
+            [(" ".join(sentence(2)), " ".join(sentence(4))) for _ in range(6)],
+            [int(y) for y in rng.integers(0, 2, 6)],
+            "choice",
+        ),
+        "token": _token_data(rng, words),
+        "span": SpanData(
+            [" ".join(sentence(3)) for _ in contexts],
+            contexts,
+            starts,
+            [c.split(" ")[1] for c in contexts],
+            "span",
+        ),
+    }
+
+
+def _token_data(rng: np.random.Generator, words: list[str]) -> TokenData:
+    sentences = [
+        [str(w) for w in rng.choice(words, size=int(rng.integers(2, 7)))] for _ in range(8)
+    ]
+    tags = [[int(t) for t in rng.integers(0, 3, len(s))] for s in sentences]
+    return TokenData(sentences, tags, ("O", "B", "I"), "token")
+
+
+def _reference_loss(model: Any, tok: Any, data: Any) -> Any:
+    """The loss of the transformers model's own forward on the same examples."""
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from xcal.demo.heads import IGNORE
+
+    rows = data.encode(tok, 128)
+    width = max(len(r) for r in rows.input_ids)
+    ids = torch.zeros((len(rows.input_ids), width), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, r in enumerate(rows.input_ids):
+        ids[i, : len(r)] = torch.as_tensor(r)
+        mask[i, : len(r)] = 1
+    assert int(mask.min()) == 0, "the check needs padded rows"
+    if isinstance(data, ChoiceData):
+        k = len(rows.items[0])
+        labels = torch.as_tensor(rows.targets)
+        return model(input_ids=ids.view(-1, k, width), attention_mask=mask.view(-1, k, width),
+                     labels=labels).loss  # fmt: skip
+    if isinstance(data, TokenData):
+        labels = torch.full_like(ids, IGNORE)
+        for i, t in enumerate(rows.targets):
+            labels[i, : len(t)] = torch.as_tensor(t)
+        return model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    if isinstance(data, SpanData):
+        # transformers' loss, with padding (never an answer) out of the softmax
+        from xcal.demo.heads import PAD_LOGIT
+
+        out = model(input_ids=ids, attention_mask=mask)
+        gold = torch.as_tensor(rows.targets)
+        padding = mask == 0
+        return (
+            sum(
+                torch.nn.functional.cross_entropy(
+                    logits.masked_fill(padding, PAD_LOGIT), gold[:, i]
+                )
+                for i, logits in enumerate((out.start_logits, out.end_logits))
+            )
+            / 2
+        )
+    return model(input_ids=ids, attention_mask=mask, labels=torch.as_tensor(rows.targets)).loss
+
+
+@pytest.mark.parametrize("kind", ["pair", "choice", "token", "span"])
+@pytest.mark.parametrize("trainable_layers", [0, 1, 2])
+def test_frozen_states_then_top_layers_give_the_model_s_own_loss(
+    tiny_bert: Path, trainable_layers: int, kind: str
+) -> None:
+    # Training runs the top of the network on cached frozen-layer states and
+    # each kind's head and loss; in eval mode that must be the transformers
+    # model's own forward and loss, padding included.
+    import torch
+    import transformers
 
     from xcal.demo.train import _frozen_states, _top_forward
 
-    data = _separable(12, seed=4)
-    tok = AutoTokenizer.from_pretrained(tiny_bert)
-    model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2).eval()
+    data = _tasks()[kind]
+    tok = transformers.AutoTokenizer.from_pretrained(tiny_bert)
+    model = getattr(transformers, data.auto_class).from_pretrained(tiny_bert, **data.model_kwargs())
+    model.eval()
     n_frozen = model.config.num_hidden_layers - trainable_layers
-    states = _frozen_states(model, tok, data, n_frozen, 128, cache=None, batch_size=5)
-    batch = tok(list(data.text_a), list(data.text_b), padding=True, return_tensors="pt")
-    assert int(batch["attention_mask"].min()) == 0, "the check needs padded rows"
+    rows = data.encode(tok, 128)
+    (states,) = _frozen_states(model, [rows], n_frozen, cache=None, batch_size=5)
     with torch.no_grad():
-        full = model(**batch).logits
-        cached = _top_forward(model, states, n_frozen)
-    torch.testing.assert_close(cached, full, rtol=1e-5, atol=1e-6)
+        hidden, attention = _top_forward(model, states, n_frozen)
+        ours = data.loss(data.head(model), hidden, attention, rows.targets)
+        reference = _reference_loss(model, tok, data)
+    torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["choice", "token", "span"])
+def test_every_kind_learns_and_saves_its_head_class(
+    tiny_bert: Path, tmp_path: Path, kind: str
+) -> None:
+    import transformers
+
+    data = _tasks()[kind]
+    config = TrainConfig(trainable_layers=2, epochs=30, learning_rate=3e-3, head_learning_rate=3e-3)
+    losses: list[float] = []
+    out = fine_tune(
+        tiny_bert, data, tmp_path / kind, config, progress=lambda s, t, loss: losses.append(loss)
+    )
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+    expected = data.auto_class.removeprefix("AutoModelFor")
+    assert json.loads((out / "config.json").read_text())["architectures"] == [
+        f"Bert{'For' + expected}"
+    ]
+    getattr(transformers, data.auto_class).from_pretrained(out)  # loads as its own class
+    assert training_stages(out) == [kind]
+
+
+def test_a_token_stage_keeps_the_pooler_for_the_next_stage(tiny_bert: Path, tmp_path: Path) -> None:
+    from safetensors.numpy import load_file
+
+    first = fine_tune(
+        tiny_bert, _separable(16), tmp_path / "pair", TrainConfig(trainable_layers=1, epochs=1)
+    )
+    token = fine_tune(
+        first, _tasks()["token"], tmp_path / "tok", TrainConfig(trainable_layers=1, epochs=1)
+    )
+    before, after = (load_file(p / "model.safetensors") for p in (first, token))
+    for name in ("bert.pooler.dense.weight", "bert.pooler.dense.bias"):
+        np.testing.assert_array_equal(after[name], before[name])
+
+
+def test_a_multi_task_stage_trains_one_encoder_for_every_task(
+    tiny_bert: Path, tmp_path: Path
+) -> None:
+    from safetensors.numpy import load_file
+
+    from xcal.demo.train import FrozenStateCache, fine_tune_mix
+
+    tasks = _tasks()
+    cache = FrozenStateCache()
+    singles = [
+        fine_tune(
+            tiny_bert,
+            tasks[k],
+            tmp_path / k,
+            TrainConfig(trainable_layers=1, epochs=1),
+            cache=cache,
+        )
+        for k in ("pair", "choice", "token", "span")
+    ]
+    encoded: list[tuple[int, int]] = []
+    losses: list[float] = []
+    out = fine_tune_mix(
+        tiny_bert,
+        [tasks[k] for k in ("pair", "choice", "token", "span")],
+        tmp_path / "mix",
+        TrainConfig(trainable_layers=1, epochs=2),
+        cache=cache,
+        encode_progress=_append(encoded),
+        progress=lambda s, t, loss: losses.append(loss),
+    )
+    assert encoded == [], "every row was encoded by the single-task stages"
+    # one batch per task and epoch (each set is smaller than a batch)
+    assert len(losses) == 2 * 4
+    assert training_stages(out) == ["mix"]
+    weights = load_file(out / "model.safetensors")
+    assert not any("classifier" in k or "qa_outputs" in k for k in weights), "heads are dropped"
+    top = f"encoder.layer.{len([k for k in weights if k.endswith('attention.self.query.weight')]) - 1}"
+    base = load_file(singles[0] / "model.safetensors")
+    assert not np.array_equal(
+        weights[f"{top}.output.dense.weight"], base[f"bert.{top}.output.dense.weight"]
+    )
+    from transformers import AutoModelForSequenceClassification
+
+    AutoModelForSequenceClassification.from_pretrained(out, num_labels=3)  # a next stage loads it
 
 
 def _append(calls: list[tuple[int, int]]) -> Any:
@@ -125,10 +298,10 @@ def test_frozen_state_cache_is_keyed_by_frozen_weights(tiny_bert: Path, tmp_path
     # same frozen layers: nothing to encode
     fine_tune(shared, data, tmp_path / "b", config, cache=cache, encode_progress=_append(encoded))
     assert encoded == []
-    assert len(cache._states) == 1
-    # more trainable layers: other frozen layers, so another entry
+    assert len(cache) == 32
+    # more trainable layers: other frozen layers, so other entries
     fine_tune(shared, data, tmp_path / "c", TrainConfig(trainable_layers=2, epochs=1), cache=cache)
-    assert len(cache._states) == 2
+    assert len(cache) == 64
     # cached or not, the result is the same checkpoint
     from safetensors.numpy import load_file
 

@@ -5,7 +5,8 @@ systems to compare: a baseline fine-tuned on English XNLI only, and variants
 first fine-tuned on an English intermediate task and then on the same English
 XNLI part (the intermediate-task recipe of Phang et al. 2020, scaled down).
 Every result is a normal transformers checkpoint (safetensors) that
-``xcal infer`` loads like any other model.
+``xcal infer`` loads like any other model. What each kind of task learns (its
+encoding, head and loss) is in :mod:`xcal.demo.heads`.
 """
 
 from __future__ import annotations
@@ -23,42 +24,35 @@ from typing import Any
 
 import numpy as np
 
+from xcal.demo.heads import (
+    ChoiceData,
+    Head,
+    PairData,
+    Rows,
+    SpanData,
+    TaskData,
+    TokenData,
+    new_head,
+)
 from xcal.models.construct import one_at_a_time
+
+__all__ = [
+    "ChoiceData",
+    "FrozenStateCache",
+    "PairData",
+    "SpanData",
+    "TokenData",
+    "TrainConfig",
+    "fine_tune",
+    "fine_tune_mix",
+    "training_stages",
+    "truncate_encoder",
+]
 
 TRAINING_INFO = "xcal_training.json"
 # Gain on the last layer's attention output when it is made a mean pooler (see
 # truncate_encoder): large enough that the per-input average dominates [CLS].
 MEAN_POOL_GAIN = 30.0
-
-
-@dataclass(frozen=True)
-class PairData:
-    """Sentence pairs with integer labels: what every demo training stage sees."""
-
-    text_a: Sequence[str]
-    text_b: Sequence[str]
-    labels: Sequence[int]
-    label_names: tuple[str, ...]  # written to the config's id2label, so runners map columns
-    name: str  # the task's name, recorded in the checkpoint
-
-    @property
-    def num_labels(self) -> int:
-        return len(self.label_names)
-
-    def __post_init__(self) -> None:
-        n = len(self.labels)
-        if len(self.text_a) != n or len(self.text_b) != n:
-            raise ValueError(
-                f"{self.name}: text_a, text_b and labels differ in length "
-                f"({len(self.text_a)}, {len(self.text_b)}, {n})"
-            )
-        if n == 0:
-            raise ValueError(f"{self.name}: no training examples")
-        bad = [i for i, y in enumerate(self.labels) if not 0 <= y < self.num_labels]
-        if bad:
-            raise ValueError(
-                f"{self.name}: label out of range [0, {self.num_labels}) at row {bad[0]}"
-            )
 
 
 @dataclass(frozen=True)
@@ -76,7 +70,7 @@ class TrainConfig:
 
 def fine_tune(
     base: str | os.PathLike[str],
-    data: PairData,
+    data: TaskData,
     out: str | os.PathLike[str],
     config: TrainConfig = TrainConfig(),
     *,
@@ -87,24 +81,29 @@ def fine_tune(
     """Fine-tune ``base`` on ``data`` and save a checkpoint at ``out``.
 
     Only the top ``config.trainable_layers`` layers and the head learn, so the
-    frozen layers' output for each training pair is computed once (no
+    frozen layers' output for each training row is computed once (no
     gradient, no dropout) and every epoch runs just the top of the network on
     it, in batches of similar length. That makes an epoch several times
     cheaper than a full forward and backward pass, and gives the same
     gradients as the full model with its frozen part in eval mode.
 
-    The classification head is new whenever the base has another number of
-    labels (an intermediate task's head is replaced by the target task's).
-    The checkpoint is written to a temporary folder and renamed into place,
-    so ``out`` either holds a complete checkpoint or does not exist.
+    The checkpoint's class follows the task (``data.auto_class``: sequence
+    classification, multiple choice, token classification or question
+    answering); its head is new whenever the base's does not fit (an
+    intermediate task's head is replaced by the target task's). A stage
+    whose head does not read the ``[CLS]`` pooler keeps the base's pooler
+    unchanged, so a later sequence-level stage starts from the same pooler
+    whatever task came before. The checkpoint is written to a temporary
+    folder and renamed into place, so ``out`` either holds a complete
+    checkpoint or does not exist.
 
     Parameters
     ----------
     base : path
         A transformers checkpoint folder (the bundled encoder, or the output
         of an earlier stage).
-    data : PairData
-        The training pairs.
+    data : PairData, ChoiceData, TokenData or SpanData
+        The training examples (:mod:`xcal.demo.heads`).
     out : path
         Where the fine-tuned checkpoint goes.
     config : TrainConfig
@@ -113,11 +112,11 @@ def fine_tune(
         Called as ``progress(step, total_steps, loss)`` after every step.
     cache : FrozenStateCache, optional
         Keeps frozen-layer states between calls: stages that share their frozen
-        layers and training pairs (the XNLI stage of every demo system) encode
-        the pairs once.
+        layers and inputs (the XNLI stage of every demo system; a multi-task
+        stage after its single tasks) encode each input once.
     encode_progress : callable, optional
-        Called as ``encode_progress(pairs_done, n_pairs)`` while the frozen
-        layers encode the training pairs (not at all on a cache hit).
+        Called as ``encode_progress(rows_done, n_rows)`` while the frozen
+        layers encode the training rows (not at all for cached rows).
 
     Returns
     -------
@@ -125,47 +124,135 @@ def fine_tune(
         ``out``.
     """
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    import transformers
 
-    out = Path(out)
-    base = Path(base)
+    out, base = Path(out), Path(base)
     torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-
-    tokenizer = AutoTokenizer.from_pretrained(base)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(base)
     with _quiet_transformers(), one_at_a_time():
-        model = AutoModelForSequenceClassification.from_pretrained(
+        model = getattr(transformers, data.auto_class).from_pretrained(
             base,
-            id2label=dict(enumerate(data.label_names)),
-            label2id={name: i for i, name in enumerate(data.label_names)},
+            **data.model_kwargs(),
             ignore_mismatched_sizes=True,  # a previous stage's head has another shape
             use_safetensors=True,
         )
+    _keep_pooler(model, base)
+    rows = data.encode(tokenizer, config.max_length)
+    _train(model, [(data, data.head(model), rows)], config, cache, progress, encode_progress)
+    info = {
+        "base": str(base),
+        "task": data.name,
+        "n_train": len(rows.items),
+        "n_dropped": rows.n_dropped,
+        "config": asdict(config),
+        "stages": [*_previous_stages(base), data.name],
+    }
+    _save_atomically(model, tokenizer, info, out)
+    return out
+
+
+def fine_tune_mix(
+    base: str | os.PathLike[str],
+    tasks: Sequence[TaskData],
+    out: str | os.PathLike[str],
+    config: TrainConfig = TrainConfig(),
+    *,
+    name: str = "mix",
+    progress: Callable[[int, int, float], None] | None = None,
+    cache: FrozenStateCache | None = None,
+    encode_progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Fine-tune ``base`` on several tasks at once and save the shared encoder at ``out``.
+
+    Every task gets its own new head on the same trainable layers; each
+    batch holds one task's examples, and the batches of all tasks are
+    shuffled together (multi-task intermediate training). The heads are
+    dropped: the checkpoint is the encoder with its pooler (a plain
+    ``AutoModel`` checkpoint), which a later stage gives a head of its own.
+    Arguments are those of :func:`fine_tune`.
+    """
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    if not tasks:
+        raise ValueError("a multi-task stage needs at least one task")
+    out, base = Path(out), Path(base)
+    torch.manual_seed(config.seed)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    with _quiet_transformers(), one_at_a_time():
+        model = AutoModel.from_pretrained(base, use_safetensors=True)
+    if model.pooler is None:
+        raise ValueError(f"{base}: a multi-task stage needs an encoder with a pooler")
+    heads = [new_head(t, model.config, model.pooler) for t in tasks]
+    for i, head in enumerate(heads):  # registered, so they share the model's train/eval mode
+        model.add_module(f"_mix_head{i}", torch.nn.ModuleList([head.output, head.dropout]))
+    parts = [
+        (t, h, t.encode(tokenizer, config.max_length)) for t, h in zip(tasks, heads, strict=True)
+    ]
+    _train(model, parts, config, cache, progress, encode_progress)
+    for i in range(len(heads)):
+        delattr(model, f"_mix_head{i}")
+    info = {
+        "base": str(base),
+        "task": name,
+        "tasks": [t.name for t in tasks],
+        "n_train": sum(len(rows.items) for _, _, rows in parts),
+        "config": asdict(config),
+        "stages": [*_previous_stages(base), name],
+    }
+    _save_atomically(model, tokenizer, info, out)
+    return out
+
+
+def _train(
+    model: Any,
+    parts: Sequence[tuple[TaskData, Head, Rows]],
+    config: TrainConfig,
+    cache: FrozenStateCache | None,
+    progress: Callable[[int, int, float], None] | None,
+    encode_progress: Callable[[int, int], None] | None,
+) -> None:
+    """The training loop shared by single- and multi-task stages."""
+    import torch
+
+    rng = np.random.default_rng(config.seed)
     _freeze_lower_layers(model, config.trainable_layers)
     n_frozen = len(_bert_parts(model).encoder.layer) - config.trainable_layers
     model.eval()
-    states = _frozen_states(
-        model, tokenizer, data, n_frozen, config.max_length, cache, encode_progress
-    )
-
-    head_params = [p for n, p in model.named_parameters() if p.requires_grad and _is_head(n)]
-    body_params = [p for n, p in model.named_parameters() if p.requires_grad and not _is_head(n)]
+    all_rows = [rows for _, _, rows in parts]
+    states = _frozen_states(model, all_rows, n_frozen, cache, encode_progress)
+    head_params = {id(p): p for _, head, _ in parts for p in _head_parameters(head)}
+    body_params = [
+        p for n, p in model.named_parameters() if p.requires_grad and id(p) not in head_params
+    ]
     optimizer = torch.optim.AdamW(
         [
             {"params": body_params, "lr": config.learning_rate},
-            {"params": head_params, "lr": config.head_learning_rate},
+            {"params": list(head_params.values()), "lr": config.head_learning_rate},
         ],
         weight_decay=0.01,
     )
-    lengths = np.array([s.shape[0] for s in states])
-    total = -(-len(states) // config.batch_size) * config.epochs
-    labels = torch.as_tensor(np.asarray(data.labels, dtype=np.int64))
+    # (part, item indices) batches: items of similar length, never two tasks in one
+    per_part = [
+        np.array([max(len(rows.input_ids[r]) for r in item) for item in rows.items])
+        for rows in all_rows
+    ]
+    n_batches = sum(-(-len(lengths) // config.batch_size) for lengths in per_part)
+    total = n_batches * config.epochs
     model.train()
     step = 0
     for _ in range(config.epochs):
-        for idx in _length_batches(lengths, config.batch_size, rng):
-            logits = _top_forward(model, [states[i] for i in idx], n_frozen)
-            loss = torch.nn.functional.cross_entropy(logits, labels[idx])
+        batches = [
+            (k, idx)
+            for k, lengths in enumerate(per_part)
+            for idx in _length_batches(lengths, config.batch_size, rng)
+        ]
+        for b in rng.permutation(len(batches)):
+            k, idx = batches[b]
+            data, head, rows = parts[k]
+            row_ids = [r for i in idx for r in rows.items[i]]
+            hidden, attention = _top_forward(model, [states[k][r] for r in row_ids], n_frozen)
+            loss = data.loss(head, hidden, attention, [rows.targets[i] for i in idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -174,16 +261,39 @@ def fine_tune(
                 progress(step, total, loss.item())
     model.eval()
 
-    info = {
-        "base": str(base),
-        "task": data.name,
-        "num_labels": data.num_labels,
-        "n_train": len(states),
-        "config": asdict(config),
-        "stages": [*_previous_stages(base), data.name],
-    }
-    _save_atomically(model, tokenizer, info, out)
-    return out
+
+def _head_parameters(head: Head) -> list[Any]:
+    modules = [m for m in (head.output, head.pooler) if m is not None]
+    return [p for m in modules for p in m.parameters() if p.requires_grad]
+
+
+def _keep_pooler(model: Any, base: Path) -> None:
+    """Give a head class without a pooler (token, QA) the base's pooler, frozen and saved.
+
+    A later sequence-level stage then starts from the same pooler as it
+    would without this stage.
+    """
+    import torch
+    from safetensors import safe_open
+
+    body = model.base_model
+    if getattr(body, "pooler", "absent") is not None:
+        return
+    weights = base / "model.safetensors"
+    if not weights.is_file():
+        return
+    with safe_open(str(weights), "pt") as f:
+        names = {k.split("pooler.", 1)[1]: k for k in f.keys() if "pooler." in k}
+        if set(names) != {"dense.weight", "dense.bias"}:
+            return
+        from transformers.models.bert.modeling_bert import BertPooler
+
+        pooler = BertPooler(model.config)
+        with torch.no_grad():
+            pooler.dense.weight.copy_(f.get_tensor(names["dense.weight"]))
+            pooler.dense.bias.copy_(f.get_tensor(names["dense.bias"]))
+    pooler.requires_grad_(False)
+    body.pooler = pooler
 
 
 def truncate_encoder(
@@ -241,29 +351,40 @@ def truncate_encoder(
 
 
 class FrozenStateCache:
-    """Frozen-layer states of training pairs, keyed by the frozen weights and the inputs.
+    """Frozen-layer states of training rows, keyed by the frozen weights and the row's tokens.
 
     The key hashes every frozen parameter, so a stage whose frozen layers
     differ in any bit never sees another stage's states.
     """
 
     def __init__(self) -> None:
-        self._states: dict[str, list[Any]] = {}
+        self._states: dict[tuple[str, tuple[int, ...], tuple[int, ...]], Any] = {}
 
-    def get(self, key: str) -> list[Any] | None:
+    def get(self, key: tuple[str, tuple[int, ...], tuple[int, ...]]) -> Any | None:
         return self._states.get(key)
 
-    def put(self, key: str, states: list[Any]) -> None:
-        self._states[key] = states
+    def put(self, key: tuple[str, tuple[int, ...], tuple[int, ...]], state: Any) -> None:
+        self._states[key] = state
+
+    def __len__(self) -> int:
+        return len(self._states)
 
 
-def _frozen_key(model: Any, data: PairData, n_frozen: int, max_length: int) -> str:
+def _frozen_digest(model: Any, n_frozen: int) -> str:
+    """A hash of the modules that make frozen states: the embeddings and the bottom layers.
+
+    Names are relative to the encoder, so every head class over the same
+    encoder (and a plain encoder) gives the same digest.
+    """
+    base = _bert_parts(model)
     digest = hashlib.blake2b(digest_size=16)
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            digest.update(name.encode())
+    modules = [("embeddings", base.embeddings)]
+    modules += [(f"layer.{i}", layer) for i, layer in enumerate(base.encoder.layer[:n_frozen])]
+    for prefix, module in modules:
+        for name, param in module.named_parameters():
+            digest.update(f"{prefix}.{name}".encode())
             digest.update(param.detach().contiguous().numpy())  # no copy
-    digest.update(json.dumps([n_frozen, max_length, list(data.text_a), list(data.text_b)]).encode())
+    digest.update(str(n_frozen).encode())
     return digest.hexdigest()
 
 
@@ -280,54 +401,62 @@ def _bert_parts(model: Any) -> Any:
 
 def _frozen_states(
     model: Any,
-    tokenizer: Any,
-    data: PairData,
+    parts: Sequence[Rows],
     n_frozen: int,
-    max_length: int,
     cache: FrozenStateCache | None,
     progress: Callable[[int, int], None] | None = None,
     batch_size: int = 64,
-) -> list[Any]:
-    """Output of the embeddings and the bottom ``n_frozen`` layers, one (tokens, hidden) per pair."""
+) -> list[list[Any]]:
+    """Output of the embeddings and the bottom ``n_frozen`` layers, one (tokens, hidden) per row."""
     import torch
 
-    key = _frozen_key(model, data, n_frozen, max_length) if cache is not None else ""
-    if cache is not None and (hit := cache.get(key)) is not None:
-        return hit
+    digest = _frozen_digest(model, n_frozen) if cache is not None else ""
     base = _bert_parts(model)
-    n = len(data.labels)
+    states: list[list[Any]] = [[None] * len(rows.input_ids) for rows in parts]
+
+    def key(rows: Rows, r: int) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
+        types = rows.token_type_ids[r] if rows.token_type_ids is not None else []
+        return digest, tuple(rows.input_ids[r]), tuple(types)
+
+    todo = []
+    for k, rows in enumerate(parts):
+        for r in range(len(rows.input_ids)):
+            hit = cache.get(key(rows, r)) if cache is not None else None
+            if hit is None:
+                todo.append((k, r))
+            else:
+                states[k][r] = hit
     # length-sorted batches pad little; states are stored unpadded
-    order = np.argsort([len(a) + len(b) for a, b in zip(data.text_a, data.text_b, strict=True)])
-    states: list[Any] = [None] * n
+    todo.sort(key=lambda kr: len(parts[kr[0]].input_ids[kr[1]]))
     with torch.no_grad():  # not inference_mode: the states feed the layers that learn
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            batch = tokenizer(
-                [data.text_a[i] for i in idx],
-                [data.text_b[i] for i in idx],
-                truncation=True,
-                max_length=max_length,
-                padding=True,
-                return_tensors="pt",
-            )
-            hidden = base.embeddings(
-                input_ids=batch["input_ids"], token_type_ids=batch.get("token_type_ids")
-            )
-            mask = _additive_mask(batch["attention_mask"], hidden.dtype)
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            ids = [parts[k].input_ids[r] for k, r in chunk]
+            width = max(len(x) for x in ids)
+            input_ids = torch.zeros((len(chunk), width), dtype=torch.long)
+            attention = torch.zeros((len(chunk), width), dtype=torch.long)
+            types = torch.zeros((len(chunk), width), dtype=torch.long)
+            for row, (k, r) in enumerate(chunk):
+                input_ids[row, : len(ids[row])] = torch.as_tensor(ids[row])
+                attention[row, : len(ids[row])] = 1
+                if (row_types := parts[k].token_type_ids) is not None:
+                    types[row, : len(ids[row])] = torch.as_tensor(row_types[r])
+            hidden = base.embeddings(input_ids=input_ids, token_type_ids=types)
+            mask = _additive_mask(attention, hidden.dtype)
             for layer in base.encoder.layer[:n_frozen]:
                 hidden = _layer_output(layer(hidden, attention_mask=mask))
-            for row, i in enumerate(idx):
-                n_tokens = int(batch["attention_mask"][row].sum())
-                states[i] = hidden[row, :n_tokens].clone()
+            for row, (k, r) in enumerate(chunk):
+                state = hidden[row, : len(ids[row])].clone()
+                states[k][r] = state
+                if cache is not None:
+                    cache.put(key(parts[k], r), state)
             if progress is not None:
-                progress(min(start + batch_size, n), n)
-    if cache is not None:
-        cache.put(key, states)
+                progress(min(start + batch_size, len(todo)), len(todo))
     return states
 
 
-def _top_forward(model: Any, states: Sequence[Any], n_frozen: int) -> Any:
-    """Logits from frozen-layer states: the trainable layers, the pooler and the classifier."""
+def _top_forward(model: Any, states: Sequence[Any], n_frozen: int) -> tuple[Any, Any]:
+    """Hidden states of the trainable layers over frozen-layer states, and the attention mask."""
     import torch
 
     base = _bert_parts(model)
@@ -340,8 +469,7 @@ def _top_forward(model: Any, states: Sequence[Any], n_frozen: int) -> Any:
     mask = _additive_mask(attention, hidden.dtype)
     for layer in base.encoder.layer[n_frozen:]:
         hidden = _layer_output(layer(hidden, attention_mask=mask))
-    pooled = base.pooler(hidden) if base.pooler is not None else hidden[:, 0]
-    return model.classifier(model.dropout(pooled))
+    return hidden, attention
 
 
 def _additive_mask(attention_mask: Any, dtype: Any) -> Any:
@@ -417,10 +545,6 @@ def _quiet_transformers() -> Iterator[None]:
         logging.set_verbosity(verbosity)
         if bars:
             logging.enable_progress_bar()
-
-
-def _is_head(name: str) -> bool:
-    return name.startswith("classifier") or ".pooler." in name or name.startswith("pooler")
 
 
 def _freeze_lower_layers(model: object, trainable_layers: int) -> None:
