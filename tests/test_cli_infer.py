@@ -245,3 +245,33 @@ def test_batch_tokens_auto_and_bad_values(tiny_cls: str, xtreme_dir: Path, tmp_p
     assert code == 0, out
     code, out = _invoke(*base, "--batch-tokens", "lots")
     assert code == 2 and "--batch-tokens: expected an integer >= 16 or 'auto', got 'lots'" in out
+
+
+@pytest.mark.parametrize("where", ["flag", "config"])
+def test_share_layers_reaches_the_runner_from_the_flag_and_the_config(
+    tiny_cls: str, xtreme_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    seen: list[Any] = []
+
+    def fake_run_grid(grid: Any, store: Any, **kwargs: Any) -> list[Any]:
+        seen.append(kwargs["options"])
+        return []
+
+    monkeypatch.setattr("xcal.infer.run_grid", fake_run_grid)
+    args = ["--store", str(tmp_path / "s"), "--data-dir", str(xtreme_dir), "--quiet"]
+    if where == "flag":
+        args += ["--model", tiny_cls, "--task", "xnli", "--lang", "en", "--share-layers"]
+    else:
+        config = tmp_path / "grid.toml"
+        config.write_text(
+            f'models = ["{tiny_cls}"]\ntasks = ["xnli"]\nlanguages = ["en"]\nshare_layers = true\n'
+        )
+        args += ["--config", str(config)]
+    code, out = _invoke(*args)
+    assert code == 0, out
+    assert [o.share_layers for o in seen] == [True]
+    # a quoted boolean is refused, as for every other setting
+    config = tmp_path / "bad.toml"
+    config.write_text(f'models = ["{tiny_cls}"]\ntasks = ["xnli"]\nshare_layers = "false"\n')
+    code, out = _invoke("--config", str(config), "--store", str(tmp_path / "t"), "--quiet")
+    assert code == 2 and "share_layers" in out

@@ -137,6 +137,7 @@ class RunOptionsTable(_Strict):
     top_k: Annotated[int, Field(ge=1, le=1_000_000)] = 10
     overwrite: bool = False
     threads: Annotated[int, Field(ge=1, le=4096)] | None = None
+    share_layers: bool = False
 
 
 class GridFile(_Strict):
@@ -162,6 +163,7 @@ class GridFile(_Strict):
     max_length: MaxLength | None = None
     qa: QATable | None = None
     threads: Annotated[int, Field(ge=1, le=4096)] | None = None
+    share_layers: bool | None = None
 
 
 GRID_FILE_KEYS: frozenset[str] = frozenset(GridFile.model_fields)

@@ -165,6 +165,14 @@ def infer(
     threads: Annotated[
         int | None, typer.Option(help="CPU threads for torch (default: torch's choice).")
     ] = None,
+    share_layers: Annotated[
+        bool,
+        typer.Option(
+            "--share-layers",
+            help="Compute bottom layers that models share bit for bit once per batch "
+            "(systems fine-tuned from one frozen encoder; same outputs, less work).",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Run models over a grid of tasks x languages x perturbations into a prediction store.
@@ -258,6 +266,7 @@ def infer(
             **{**run_settings, **cli_options},
             qa=QASettings(**(settings.get("qa") or {})),
             overwrite=overwrite or settings.get("overwrite") is True,
+            share_layers=share_layers or settings.get("share_layers") is True,
         )
         shard_pair = resolve_shard(shard)
         root = data_dir or data_old or settings.get("data_dir")

@@ -71,7 +71,11 @@ class RunOptions:
     candidates, so the pairs stay pairs); ``top_k`` candidates are stored per
     retrieval query; ``qa`` sets windows and span extraction (its
     ``max_length`` is capped by the model's); ``threads`` sets torch's CPU
-    threads (default: torch's choice; 1 helps on oversubscribed shared nodes).
+    threads (default: torch's choice; 1 helps on oversubscribed shared nodes);
+    ``share_layers`` runs models whose embeddings and bottom layers are equal
+    bit for bit (systems fine-tuned from one frozen encoder) together, cell
+    by cell, computing those layers once per batch
+    (:mod:`xcal.infer.shared_layers`; the outputs are the same).
     """
 
     batch_tokens: int | Literal["auto"] = CPU_BATCH_TOKENS
@@ -82,6 +86,7 @@ class RunOptions:
     qa: QASettings = field(default_factory=QASettings)
     overwrite: bool = False
     threads: int | None = None
+    share_layers: bool = False
 
     def __post_init__(self) -> None:
         from xcal.settings import RunOptionsTable, SettingsError, validate
@@ -549,7 +554,9 @@ def run_grid(
         raise InferInputError(list(dict.fromkeys(problems)))
     del cache
 
-    # 3 and 4, model by model.
+    # 3 and 4, model by model (or, sharing bottom layers, cell by cell).
+    if options.share_layers and len(models) > 1:
+        return _run_shared(models, cells, inputs, store, options, device, dtype, reporter)
     results: list[CellResult] = []
     for spec in models:
         model_cells = [c for c in cells if c.model == spec]
@@ -559,7 +566,7 @@ def run_grid(
     return results
 
 
-def _run_model(
+def _pending_cells(
     spec: ModelSpec,
     cells: list[Cell],
     inputs: dict[Cell, CellInputs],
@@ -568,14 +575,16 @@ def _run_model(
     device: str,
     dtype: str,
     reporter: Reporter,
-) -> list[CellResult]:
+) -> tuple[ModelInfo | None, dict[Cell, CellResult], list[tuple[Cell, Plan, Any]]]:
+    """A model's info, its cells already settled (stored or failed), and the cells left to run."""
     from xcal.store import RunManifest
     from xcal.tasks import get_task
 
     try:
         info = inspect_model(spec)
     except Exception as exc:
-        return [CellResult(c, "failed", error=f"model {spec.name!r}: {exc}") for c in cells]
+        failed = {c: CellResult(c, "failed", error=f"model {spec.name!r}: {exc}") for c in cells}
+        return None, failed, []
     results: dict[Cell, CellResult] = {}
     pending: list[tuple[Cell, Plan, RunManifest]] = []
     for cell in cells:
@@ -622,37 +631,185 @@ def _run_model(
             reporter.cell_finished(results[cell])
             continue
         pending.append((cell, plan, manifest))
+    return info, results, pending
 
+
+@dataclass
+class _Loaded:
+    """A model loaded for one head, with what its cells need."""
+
+    model: Any
+    head_route: bool
+    budget: TokenBudget
+
+
+def _load_head(
+    info: ModelInfo,
+    group: list[tuple[Cell, Plan, Any]],
+    inputs: dict[Cell, CellInputs],
+    options: RunOptions,
+    device: str,
+    dtype: str,
+) -> _Loaded:
+    """Load the model for the head of ``group``'s cells and warm it up."""
+    from xcal.tasks import get_task
+
+    cell, plan, _ = group[0]
+    task = get_task(cell.task)
+    model = load_for(info, plan, task, device=device, dtype=dtype)
+    head_route = True
+    if plan.lm:
+        from xcal.infer.lm import check_lm_head_route
+
+        head_route = check_lm_head_route(model, info.tokenizer, device)
+    budget = token_budget(model, info, task, options, device)
+    _warm_up(model, info, plan, cell, inputs[cell], options, device)
+    return _Loaded(model, head_route, budget)
+
+
+def _release(device: str) -> None:
+    gc.collect()
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
+
+
+def _run_model(
+    spec: ModelSpec,
+    cells: list[Cell],
+    inputs: dict[Cell, CellInputs],
+    store: Any,
+    options: RunOptions,
+    device: str,
+    dtype: str,
+    reporter: Reporter,
+) -> list[CellResult]:
+    info, results, pending = _pending_cells(
+        spec, cells, inputs, store, options, device, dtype, reporter
+    )
     # Load each head once; cells keep their order within a head.
     for head in dict.fromkeys(p.head for _, p, _ in pending):
+        assert info is not None  # pending cells imply a readable model
         group = [(c, p, m) for c, p, m in pending if p.head == head]
         try:
-            model = load_for(
-                info, group[0][1], get_task(group[0][0].task), device=device, dtype=dtype
-            )
-            head_route = True
-            if group[0][1].lm:
-                from xcal.infer.lm import check_lm_head_route
-
-                head_route = check_lm_head_route(model, info.tokenizer, device)
-            budget = token_budget(model, info, get_task(group[0][0].task), options, device)
-            _warm_up(model, info, group[0][1], group[0][0], inputs[group[0][0]], options, device)
+            loaded = _load_head(info, group, inputs, options, device, dtype)
         except Exception as exc:
             for c, _, _ in group:
                 results[c] = CellResult(c, "failed", error=f"loading {spec.name!r}: {exc}")
                 reporter.cell_finished(results[c])
             continue
         done = _run_group(
-            model, info, group, inputs, store, options, device, reporter, head_route, budget
+            loaded.model,
+            info,
+            group,
+            inputs,
+            store,
+            options,
+            device,
+            reporter,
+            loaded.head_route,
+            loaded.budget,
         )
         for result in done:
             results[result.cell] = result
-        del model
-        gc.collect()
-        if device.startswith("cuda"):
-            import torch
+        del loaded
+        _release(device)
+    return [results[c] for c in cells]
 
-            torch.cuda.empty_cache()
+
+def _run_shared(
+    specs: list[ModelSpec],
+    cells: list[Cell],
+    inputs: dict[Cell, CellInputs],
+    store: Any,
+    options: RunOptions,
+    device: str,
+    dtype: str,
+    reporter: Reporter,
+) -> list[CellResult]:
+    """Run models whose bottom layers are identical together, cell by cell.
+
+    Each model with a single head to run is loaded once, and
+    :func:`xcal.infer.shared_layers.share_bottom_layers` gives the models
+    that share bottom layers with the first one a common prefix whose
+    output is computed once per batch; every input cell then goes through
+    all models before the next, so the prefix keeps one cell's outputs at a
+    time. Models with several heads, or none in common, run as usual.
+    Results are the same as :func:`_run_model`'s, run by run.
+    """
+    from xcal.infer.shared_layers import LayerMemo, share_bottom_layers
+
+    results: dict[Cell, CellResult] = {}
+    loaded: dict[ModelSpec, tuple[ModelInfo, _Loaded, list[tuple[Cell, Plan, Any]]]] = {}
+    alone: list[ModelSpec] = []
+    for spec in specs:
+        model_cells = [c for c in cells if c.model == spec]
+        info, settled, pending = _pending_cells(
+            spec, model_cells, inputs, store, options, device, dtype, reporter
+        )
+        results.update(settled)
+        if not pending:
+            continue
+        if info is None or len({p.head for _, p, _ in pending}) > 1:
+            alone.append(spec)
+            continue
+        try:
+            loaded[spec] = (
+                info,
+                _load_head(info, pending, inputs, options, device, dtype),
+                pending,
+            )
+        except Exception as exc:
+            for c, _, _ in pending:
+                results[c] = CellResult(c, "failed", error=f"loading {spec.name!r}: {exc}")
+                reporter.cell_finished(results[c])
+    memo = LayerMemo()
+    depth = share_bottom_layers([m.model for _, m, _ in loaded.values()], memo)
+    if depth:
+        reporter.note(
+            f"{len(loaded)} models share their embeddings and bottom {depth} layer(s): "
+            "computed once per batch"
+        )
+    # The same input cell of every model, one after the other.
+    by_input: dict[Any, list[tuple[ModelSpec, tuple[Cell, Plan, Any]]]] = {}
+    for spec, (_, _, pending) in loaded.items():
+        for item in pending:
+            by_input.setdefault(dataclasses.replace(item[0], model=specs[0]), []).append(
+                (spec, item)
+            )
+    for items in by_input.values():
+        for spec, (cell, plan, manifest) in items:
+            info, model, _ = loaded[spec]
+            results[cell] = _run_cell(
+                model.model,
+                info,
+                plan,
+                cell,
+                inputs[cell],
+                manifest,
+                store,
+                options,
+                device,
+                reporter,
+                head_route=model.head_route,
+                budget=model.budget,
+            )
+        memo.clear()
+    del loaded
+    _release(device)
+    for spec in alone:
+        done = _run_model(
+            spec,
+            [c for c in cells if c.model == spec],
+            inputs,
+            store,
+            options,
+            device,
+            dtype,
+            reporter,
+        )
+        results.update({r.cell: r for r in done})
     return [results[c] for c in cells]
 
 
