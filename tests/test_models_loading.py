@@ -486,3 +486,20 @@ def test_importing_xcal_models_does_not_import_torch() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_a_tokenizer_already_read_is_used_not_read_again(tiny, monkeypatch) -> None:
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny["gpt2"])
+    assert tokenizer.pad_token is None
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the tokenizer was read again")
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", refuse)
+    loaded = load_model_and_tokenizer(tiny["gpt2"], task_kind="causal_lm", tokenizer=tokenizer)
+    assert loaded.tokenizer is tokenizer
+    # still given a pad token, as a freshly read one is
+    assert tokenizer.pad_token == tokenizer.eos_token
+    assert loaded.model.config.pad_token_id == tokenizer.pad_token_id

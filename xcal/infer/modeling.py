@@ -532,6 +532,8 @@ def load_for(info: ModelInfo, plan: Plan, task: Task, *, device: str, dtype: str
             trust_remote_code=info.spec.trust_remote_code is True,
             device=device,
             dtype=dtype,
+            # read once already by inspect_model (a large vocabulary takes seconds)
+            tokenizer=info.tokenizer,
         )
     finally:
         if bar:

@@ -337,6 +337,7 @@ def load_model_and_tokenizer(
     device: str | None = "auto",
     dtype: Any = "auto",
     seed: int = 0,
+    tokenizer: Any = None,
 ) -> LoadedModel:
     """Load a checkpoint and its tokenizer for one kind of task.
 
@@ -363,6 +364,9 @@ def load_model_and_tokenizer(
     seed : int, default 0
         Seeds the initialisation of parameters missing from the checkpoint (a
         new head), so repeated loads give identical predictions.
+    tokenizer : optional
+        The checkpoint's tokenizer, already loaded (it is then not read again;
+        it is still checked and given a pad token like a freshly read one).
 
     Returns
     -------
@@ -510,9 +514,10 @@ def load_model_and_tokenizer(
         if "LOAD REPORT" not in record.getMessage():
             logger.warning("%s: transformers: %s", name, record.getMessage())
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(
-            source, trust_remote_code=trust_remote_code
-        )
+        if tokenizer is None:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(
+                source, trust_remote_code=trust_remote_code
+            )
     except Exception as exc:
         raise ModelLoadError(f"{name}: cannot load its tokenizer: {_describe(exc)}") from exc
     if len(tokenizer) <= len(set(tokenizer.all_special_ids)):
