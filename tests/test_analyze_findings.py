@@ -338,3 +338,30 @@ def test_findings_come_from_the_cache_and_equal_a_fresh_pooling(analysed, monkey
     pooled.clear()
     analyze_store(store, **{**kwargs, "seed": 1})
     assert len(pooled) == 4
+
+
+def test_qa_findings_pool_exact_match_and_f1_as_the_cells_mean(tmp_path) -> None:
+    from _builders import qa_stores_with_and_without_paragraphs
+
+    store = qa_stores_with_and_without_paragraphs(tmp_path, ["en", "de", "sw"])["paragraphs"]
+    result = analyze_store(
+        store,
+        baseline="baseline",
+        n_boot=100,
+        metrics=["exact_match", "f1", "ece"],
+        cache=False,
+        progress=False,
+    )
+    f = result.findings.table
+    cells = result.results
+    for metric in ("exact_match", "f1"):
+        rows = f[(f["pool"] == "non-English") & (f["metric"] == metric)]
+        assert list(rows["variant"]) == ["raw"]  # a temperature changes no answer
+        per_language = cells[
+            (cells["metric"] == metric)
+            & (cells["comparison"] == "difference")
+            & (cells["variant"] == "raw")
+            & (cells["language"].isin(["de", "sw"]))
+        ]
+        assert len(per_language) == 2
+        np.testing.assert_allclose(rows["estimate"].iloc[0], per_language["estimate"].mean())

@@ -41,13 +41,22 @@ from xcal.analyze.clusters import unit_labels
 from xcal.stats.mixed import random_intercept_mean
 
 #: Metrics pooled in the findings, when the analysis computed them.
-FINDING_METRICS: tuple[str, ...] = ("accuracy", "ece", "debiased_ece", "smooth_ece", "brier")
+FINDING_METRICS: tuple[str, ...] = (
+    "accuracy",
+    "exact_match",  # QA
+    "f1",  # QA
+    "ece",
+    "debiased_ece",
+    "smooth_ece",
+    "brier",
+)
 #: Interval width above which a row is "inconclusive at this sample size" (metric units).
 WIDTH_THRESHOLD = 0.02
 #: Bootstrap resamples of the pooled rows.
 DEFAULT_POOLED_B = 2000
 # Part of every findings cache key: bump when a unit's rows change for the same inputs.
-FINDINGS_VERSION = 4  # 3: debiased ECE replicates on the squared scale; 4: variants
+FINDINGS_VERSION = 5  # 3: debiased ECE replicates on the squared scale; 4: variants;
+# 5: QA exact match and F1
 
 FINDING_COLUMNS: tuple[str, ...] = (
     "question",
