@@ -13,7 +13,7 @@ def demo(
         str,
         typer.Option(
             "--profile",
-            help="'full' (the README's experiment, ~20 min on 2 cores) or 'ci' (reduced).",
+            help="'full' (the README's study, ~25 min on 2 cores) or 'ci' (reduced, ~3 min).",
         ),
     ] = "full",
     data_dir: Annotated[
@@ -33,9 +33,10 @@ def demo(
         "reports/demo"
     ),
 ) -> None:
-    """Train a baseline and intermediate-task variants of the bundled encoder on English
-    XNLI, run them on every XNLI language (clean and perturbed) and on Tatoeba, and write
-    the calibration report. A second run reuses checkpoints, runs and analysis."""
+    """Train the bundled encoder on five English intermediate tasks, then on English XNLI
+    and TyDiQA; run every system on XNLI (15 languages, clean and perturbed), XQuAD and
+    Tatoeba (98 languages); write the calibration report. A second run reuses
+    checkpoints, runs and analysis."""
     from rich.console import Console
 
     from xcal.demo.experiment import run_demo

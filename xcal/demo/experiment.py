@@ -1,16 +1,14 @@
-"""The offline mini-experiment: train, infer, measure distances, analyse.
+"""The offline study: train, infer, measure distances, analyse.
 
 Every step reuses what an earlier run left behind (checkpoints whose recipe
 has not changed, stored runs with the same input fingerprint, cached
-embeddings and analysis cells), so a second run finishes in well under a
-minute. The pieces are the library's own: :mod:`xcal.demo.train` for the
-small fine-tuning recipe, :func:`xcal.infer.run_grid` for inference into a
-store, :mod:`xcal.transfer` for task distances and
-:func:`xcal.analyze.analyze_store` for the report.
-
-XNLI dev is parallel across its 15 languages, so the English lines used for
-training and every language's evaluation lines are disjoint by *line index*
-(in whole premise groups of three hypotheses), never by language.
+embeddings and analysis cells), so a second run finishes in about a minute.
+The pieces are the library's own: :mod:`xcal.demo.train` for the small
+fine-tuning recipe, :func:`xcal.infer.run_grid` for inference into a store
+(its systems share their frozen bottom layers, computed once per batch),
+:mod:`xcal.transfer` for task distances and :func:`xcal.analyze.analyze_store`
+for the report. Which English lines train and which evaluate:
+:mod:`xcal.demo.data`.
 """
 
 from __future__ import annotations
@@ -18,59 +16,82 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from xcal.demo.data import (
+    INTERMEDIATE_TASKS,
+    MIX,
+    SINGLE_TASKS,
+    intermediate_data,
+    task_texts,
+    xnli_line_ranges,
+    xnli_pairs,
+)
+from xcal.demo.heads import TaskData
 from xcal.demo.train import (
     MEAN_POOL_GAIN,
     FrozenStateCache,
-    PairData,
     TrainConfig,
     fine_tune,
+    fine_tune_mix,
     truncate_encoder,
 )
 
 BASELINE = "baseline"
 RETRIEVAL_TEMPERATURE = 0.05
 RECIPE_FILE = "xcal_recipe.txt"  # what a demo checkpoint was made from, to know when to redo it
-XNLI_GROUP = 3  # XNLI dev lists each premise with three hypotheses in a row
 
-# Tatoeba languages spanning Joshi et al. (2020) resource classes 1-5 (no Tatoeba
-# language of class 0 is in data/joshi2020_resource_classes.csv).
+# Every Tatoeba language of the shared data with a Joshi et al. (2020) resource
+# class in data/joshi2020_resource_classes.csv (classes 1-5; none is class 0).
 TATOEBA_LANGUAGES: tuple[str, ...] = (
-    # classes 4-5
-    "deu", "fra", "spa", "ita", "por", "rus", "cmn", "jpn", "ara",
-    # classes 3-4
-    "tur", "vie", "ind", "hin", "heb", "pol", "nld", "fin", "ell", "bul", "kor", "ukr", "ces",
-    # classes 1-4
-    "swh", "tgl", "ben", "mar", "tam", "tel", "urd", "kat", "kaz", "afr", "eus", "bel",
-    # classes 1-3
-    "amh", "xho", "yid", "war", "ceb", "khm", "uig", "tat", "gla",
+    "afr", "amh", "ang", "ara", "arz", "ast", "aze", "bel", "ben", "bos", "bre", "bul", "cat",
+    "cbk", "ceb", "ces", "cha", "cmn", "cor", "csb", "cym", "dan", "deu", "dsb", "ell", "epo",
+    "est", "eus", "fao", "fin", "fra", "gla", "gle", "glg", "gsw", "heb", "hin", "hrv", "hsb",
+    "hun", "hye", "ido", "ile", "ina", "ind", "isl", "ita", "jav", "jpn", "kab", "kat", "kaz",
+    "khm", "kor", "lat", "lit", "lvs", "mal", "mar", "mhr", "mkd", "mon", "nld", "nno", "nob",
+    "oci", "pam", "pes", "pms", "pol", "por", "ron", "rus", "slk", "slv", "spa", "sqi", "srp",
+    "swe", "swh", "tam", "tat", "tel", "tgl", "tha", "tuk", "tur", "uig", "ukr", "urd", "uzb",
+    "vie", "war", "wuu", "xho", "yid", "yue", "zsm",
 )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class DemoProfile:
-    """The size of the experiment; ``full`` is the README's, ``ci`` is CI's.
+    """The size of the study; ``full`` is the README's, ``ci`` is CI's.
 
     Attributes
     ----------
     xnli_languages : tuple of str or None
-        Evaluation languages (None: every language in the data).
+        XNLI evaluation languages (None: every language in the data).
     train_groups : int
         English XNLI premise groups (three pairs each) used for training; the
         lines after them are the evaluation lines of every language.
     eval_examples : int
-        Evaluation lines per language and condition (taken after the
-        training lines).
+        XNLI evaluation lines per language, clean (after the training lines).
+    perturbed_examples : int
+        XNLI evaluation lines per language in each perturbed condition (the
+        first of the clean ones).
     intermediate : tuple of str
-        English intermediate tasks, each giving one system.
+        English intermediate tasks, each giving one system
+        (:data:`xcal.demo.data.INTERMEDIATE_TASKS`; ``mix`` is all single
+        tasks at once).
     intermediate_examples : int
-        Training pairs per intermediate task.
+        Training items per intermediate task.
     perturbations : tuple of str
-        Conditions besides clean inputs, as ``name:severity``.
+        XNLI conditions besides clean inputs, as ``name:severity``.
+    qa_languages : tuple of str or None
+        XQuAD evaluation languages (None: all).
+    qa_examples : int
+        XQuAD questions per language and condition (the first ones).
+    qa_intermediate : tuple of str
+        Intermediate tasks whose encoder is then trained on TyDiQA-GoldP
+        like the TyDiQA intermediate stage, each giving a QA system next to
+        the QA baseline (that stage itself: TyDiQA only).
+    qa_perturbations : tuple of str
+        XQuAD conditions besides clean inputs (answer spans are kept).
     tatoeba_languages : tuple of str
     tatoeba_pairs : int
         Query/candidate pairs per Tatoeba language.
@@ -78,78 +99,120 @@ class DemoProfile:
         Texts per task for task distances.
     n_boot : int
         Bootstrap resamples in the analysis.
+    jobs : int
+        Analysis workers (:func:`xcal.analyze.analyze_store`).
     encoder_layers : int
         Every system is built on the bottom layers of the bundled encoder
         (inference cost grows with depth; see
-        :func:`xcal.demo.train.truncate_encoder`): the XNLI systems, and on
-        Tatoeba that encoder itself (the baseline) and the encoder after each
-        intermediate stage.
+        :func:`xcal.demo.train.truncate_encoder`).
     train : TrainConfig
-        The fine-tuning recipe of every stage.
+        The fine-tuning recipe of the XNLI stages.
     intermediate_epochs : int or None
         Epochs of the intermediate-task stages (None: ``train.epochs``).
+    span_max_length : int
+        Token length of the intermediate and TyDiQA stages (TyDiQA contexts
+        are longer than sentence pairs); also the QA window at inference.
     """
 
     name: str
     xnli_languages: tuple[str, ...] | None
     train_groups: int
     eval_examples: int
+    perturbed_examples: int
     intermediate: tuple[str, ...]
     intermediate_examples: int
     perturbations: tuple[str, ...]
+    qa_languages: tuple[str, ...] | None
+    qa_examples: int
+    qa_intermediate: tuple[str, ...]
+    qa_perturbations: tuple[str, ...]
     tatoeba_languages: tuple[str, ...]
     tatoeba_pairs: int
     distance_sample: int
     n_boot: int
+    jobs: int = 1
     encoder_layers: int = 6
     train: TrainConfig = field(default_factory=TrainConfig)
     intermediate_epochs: int | None = None
+    span_max_length: int = 256
+
+    def __post_init__(self) -> None:
+        unknown = [
+            t for t in (*self.intermediate, *self.qa_intermediate) if t not in INTERMEDIATE_TASKS
+        ]
+        if unknown:
+            raise ValueError(
+                f"profile {self.name}: unknown intermediate task(s) {', '.join(unknown)}; "
+                f"known: {', '.join(INTERMEDIATE_TASKS)}"
+            )
+        if "tydiqa" in self.qa_intermediate:
+            raise ValueError(f"profile {self.name}: TyDiQA is the QA target, not its intermediate")
+        missing = [t for t in self.qa_intermediate if t not in self.intermediate]
+        if missing:
+            raise ValueError(
+                f"profile {self.name}: QA intermediate task(s) {', '.join(missing)} are not "
+                "intermediate tasks of the profile"
+            )
+        if self.perturbed_examples > self.eval_examples:
+            raise ValueError(
+                f"profile {self.name}: perturbed_examples ({self.perturbed_examples}) exceeds "
+                f"eval_examples ({self.eval_examples})"
+            )
 
     @property
     def intermediate_train(self) -> TrainConfig:
-        if self.intermediate_epochs is None:
-            return self.train
-        return replace(self.train, epochs=self.intermediate_epochs)
+        epochs = self.train.epochs if self.intermediate_epochs is None else self.intermediate_epochs
+        return replace(self.train, epochs=epochs, max_length=self.span_max_length)
 
+    def line_ranges(self, n_lines: int) -> tuple[range, range]:
+        """English XNLI training lines and the clean evaluation lines of every language."""
+        return xnli_line_ranges(self.train_groups, self.eval_examples, n_lines, self.name)
+
+
+FULL_TRAIN = TrainConfig(trainable_layers=1, epochs=4, learning_rate=3e-4, head_learning_rate=3e-3)
+#: The XQuAD languages that MLQA also has: Q2 on the languages both QA sets share.
+QA_LANGUAGES: tuple[str, ...] = ("en", "ar", "de", "es", "hi", "vi", "zh")
 
 PROFILES: dict[str, DemoProfile] = {
     "full": DemoProfile(
         name="full",
         xnli_languages=None,
-        train_groups=600,
-        eval_examples=75,
-        intermediate=("pawsx", "xcopa"),
+        train_groups=630,
+        eval_examples=600,
+        perturbed_examples=300,
+        intermediate=INTERMEDIATE_TASKS,
         intermediate_examples=800,
-        perturbations=(
-            "word_shuffle:0.25",
-            "word_shuffle:0.5",
-            "char_noise:0.05",
-            "char_noise:0.15",
-        ),
+        perturbations=("word_shuffle:0.5", "char_noise:0.15"),
+        qa_languages=QA_LANGUAGES,
+        qa_examples=240,
+        qa_intermediate=("pawsx", "panx"),
+        qa_perturbations=("word_shuffle:0.5",),
         tatoeba_languages=TATOEBA_LANGUAGES,
         tatoeba_pairs=100,
         distance_sample=300,
         n_boot=1000,
-        train=TrainConfig(
-            trainable_layers=1, epochs=6, learning_rate=3e-4, head_learning_rate=3e-3
-        ),
+        jobs=2,
+        train=FULL_TRAIN,
         intermediate_epochs=3,
     ),
     "ci": DemoProfile(
         name="ci",
         xnli_languages=("en", "de", "sw"),
         train_groups=60,
-        eval_examples=30,
-        intermediate=("pawsx", "xcopa"),
-        intermediate_examples=100,
+        eval_examples=60,
+        perturbed_examples=30,
+        intermediate=INTERMEDIATE_TASKS,
+        intermediate_examples=60,
         perturbations=("word_shuffle:0.5", "char_noise:0.15"),
+        qa_languages=("en", "de"),
+        qa_examples=30,
+        qa_intermediate=("panx",),
+        qa_perturbations=("word_shuffle:0.5",),
         tatoeba_languages=("deu", "swh", "amh"),
         tatoeba_pairs=50,
         distance_sample=50,
         n_boot=100,
-        train=TrainConfig(
-            trainable_layers=1, epochs=2, learning_rate=3e-4, head_learning_rate=3e-3
-        ),
+        train=replace(FULL_TRAIN, epochs=2),
     ),
 }
 
@@ -159,90 +222,6 @@ def get_profile(name: str) -> DemoProfile:
         return PROFILES[name]
     except KeyError:
         raise ValueError(f"unknown demo profile {name!r}; known: {', '.join(PROFILES)}") from None
-
-
-# ------------------------------------------------------------------ training data
-
-
-def xnli_line_ranges(spec: DemoProfile, n_lines: int) -> tuple[range, range]:
-    """English training lines and every language's evaluation lines of XNLI dev.
-
-    Both are whole premise groups, so no premise is seen in training and then
-    evaluated (in any translation), and they never overlap.
-
-    >>> train, evaluate = xnli_line_ranges(get_profile("ci"), 2490)
-    >>> train, evaluate
-    (range(0, 180), range(180, 210))
-    """
-    n_train = spec.train_groups * XNLI_GROUP
-    if spec.eval_examples % XNLI_GROUP:
-        raise ValueError(
-            f"profile {spec.name}: eval_examples must be a multiple of {XNLI_GROUP} "
-            f"(whole premise groups), got {spec.eval_examples}"
-        )
-    if n_train + spec.eval_examples > n_lines:
-        raise ValueError(
-            f"profile {spec.name}: {n_train} training + {spec.eval_examples} evaluation lines "
-            f"exceed the {n_lines} lines of XNLI dev"
-        )
-    return range(0, n_train), range(n_train, n_train + spec.eval_examples)
-
-
-def _pairs_from_xnli(examples: Sequence[Any], label_names: tuple[str, ...]) -> PairData:
-    return PairData(
-        text_a=[e.premise for e in examples],
-        text_b=[e.hypothesis for e in examples],
-        labels=[e.label for e in examples],
-        label_names=label_names,
-        name="xnli",
-    )
-
-
-def intermediate_data(task: str, data_dir: Path, n: int) -> PairData:
-    """English training pairs of an intermediate task.
-
-    PAWS-X is a sentence-pair task as it is. XCOPA (multiple choice) becomes
-    pairs: the premise with its question against each choice, labelled
-    correct or not, so that the same classification recipe trains it.
-    """
-    from xcal.tasks import get_task
-
-    if task == "pawsx":
-        pawsx = get_task("pawsx")
-        examples = pawsx.load(data_dir, "en", "dev")[:n]
-        return PairData(
-            text_a=[e.premise for e in examples],
-            text_b=[e.hypothesis for e in examples],
-            labels=[e.label for e in examples],
-            label_names=tuple(pawsx.label_names),
-            name="pawsx",
-        )
-    if task == "xcopa":
-        xcopa = get_task("xcopa")
-        examples = [*xcopa.load(data_dir, "en", "train"), *xcopa.load(data_dir, "en", "val")]
-        text_a: list[str] = []
-        text_b: list[str] = []
-        labels: list[int] = []
-        for ex in examples:
-            ask = "What was the cause?" if ex.question == "cause" else "What happened as a result?"
-            for i, choice in enumerate((ex.choice1, ex.choice2)):
-                text_a.append(f"{ex.premise} {ask}")
-                text_b.append(choice)
-                labels.append(int(i == ex.label))
-        return PairData(
-            text_a[:n], text_b[:n], labels[:n], ("wrong_choice", "right_choice"), "xcopa"
-        )
-    raise ValueError(f"unknown intermediate task {task!r}; the demo knows pawsx, xcopa")
-
-
-def intermediate_texts(task: str, data_dir: Path, n: int) -> list[str]:
-    """Input texts of a task for task distances (pairs joined as one text)."""
-    if task == "xnli":
-        from xcal.tasks import get_task
-
-        return [f"{e.premise} {e.hypothesis}" for e in get_task("xnli").load(data_dir, "en")[:n]]
-    data = intermediate_data(task, data_dir, n)
-    return [f"{a} {b}" for a, b in zip(data.text_a, data.text_b, strict=True)]
 
 
 # ------------------------------------------------------------------ the steps
@@ -260,17 +239,19 @@ def _recipe_of(checkpoint: Path) -> str:
 
 def _train_once(
     base: Path,
-    data: PairData,
+    data: TaskData | tuple[TaskData, ...],
     out: Path,
     config: TrainConfig,
     log: Callable[[str], None],
     cache: FrozenStateCache | None = None,
 ) -> Path:
-    """Fine-tune unless ``out`` already holds a checkpoint of the same recipe."""
+    """Fine-tune unless ``out`` already holds a checkpoint of the same recipe.
+
+    ``data`` is one task, or several for a multi-task stage.
+    """
     # The base's own recipe is part of this one: a changed base retrains every stage after it.
-    recipe = _recipe_hash(
-        str(base), _recipe_of(base), asdict(config), data.name, len(data.labels), data.labels
-    )
+    examples = hashlib.sha256(repr(data).encode()).hexdigest()
+    recipe = _recipe_hash(str(base), _recipe_of(base), asdict(config), examples)
     stamp = out / RECIPE_FILE
     if stamp.is_file() and stamp.read_text().strip() == recipe:
         log(f"  reuse {out.name} (same recipe)")
@@ -286,13 +267,13 @@ def _train_once(
         task_id = bar.add_task(f"train {out.name}", total=None, unit="steps", note="")
 
         def encoding(done: int, total: int) -> None:
-            # the frozen layers' pass over the training pairs, before any step
+            # the frozen layers' pass over the training inputs, before any step
             bar.update(
                 task_id,
-                description=f"encode {data.name} pairs",
+                description=f"encode {out.name} inputs",
                 completed=done,
                 total=total,
-                unit="pairs",
+                unit="rows",
             )
 
         def progress(step: int, total: int, loss: float) -> None:
@@ -305,7 +286,11 @@ def _train_once(
                 note=f"  loss {loss:.3f}",
             )
 
-        fine_tune(base, data, out, config, progress=progress, cache=cache, encode_progress=encoding)
+        hooks = {"progress": progress, "cache": cache, "encode_progress": encoding}
+        if isinstance(data, tuple):
+            fine_tune_mix(base, data, out, config, name=MIX, **hooks)  # type: ignore[arg-type]
+        else:
+            fine_tune(base, data, out, config, **hooks)  # type: ignore[arg-type]
     stamp.write_text(recipe + "\n")
     return out
 
@@ -341,12 +326,12 @@ def run_demo(
     report_dir: str | os.PathLike[str] = "reports/demo",
     log: Callable[[str], None] = print,
 ) -> DemoResult:
-    """Run the whole mini-experiment (see the module docstring and the README).
+    """Run the whole study (see the module docstring and the README).
 
     Parameters
     ----------
     profile : str or DemoProfile
-        ``"full"`` (the README's experiment) or ``"ci"`` (a reduced one).
+        ``"full"`` (the README's study) or ``"ci"`` (a reduced one).
     data_dir : path, optional
         The XTREME data (default: ``XCAL_DATA_DIR`` or ``../shared/data/xtreme``).
     work_dir : path
@@ -357,16 +342,6 @@ def run_demo(
     import torch
 
     from xcal.analyze import analyze_store
-    from xcal.infer import (
-        Grid,
-        ModelSpec,
-        PerturbationSpec,
-        RunOptions,
-        TaskSpec,
-        run_grid,
-        summarize,
-    )
-    from xcal.infer.progress import RichReporter
     from xcal.models import BUNDLED_MODEL, materialize_bundled_model
     from xcal.paths import data_dir as resolve_data_dir
     from xcal.tasks import get_task
@@ -374,76 +349,183 @@ def run_demo(
     spec = get_profile(profile) if isinstance(profile, str) else profile
     data = resolve_data_dir(data_dir)
     work = Path(work_dir)
-    store_dir = work / "store"
+    ckpt = work / "ckpt"
     torch.manual_seed(spec.train.seed)
 
-    log(f"[1/5] bundled encoder ({BUNDLED_MODEL}), bottom {spec.encoder_layers} layers")
+    log(f"[1/6] bundled encoder ({BUNDLED_MODEL}), bottom {spec.encoder_layers} layers")
     base = _truncated_base(materialize_bundled_model(), work, spec.encoder_layers, log)
 
-    log(f"[2/5] fine-tuning: baseline and {len(spec.intermediate)} intermediate-task variants")
+    n_systems = 1 + len(spec.intermediate)
+    log(
+        f"[2/6] fine-tuning: {len(spec.intermediate)} intermediate stages, {n_systems} XNLI "
+        f"systems, {1 + len(spec.qa_intermediate)} TyDiQA systems"
+    )
     xnli = get_task("xnli")
     english = xnli.load(data, "en", "dev")
-    train_lines, eval_lines = xnli_line_ranges(spec, len(english))
-    target = _pairs_from_xnli(
-        english[train_lines.start : train_lines.stop], tuple(xnli.label_names)
-    )
-    # every XNLI stage shares the frozen layers: their states are computed once
+    train_lines, eval_lines = spec.line_ranges(len(english))
+    target = xnli_pairs(english[train_lines.start : train_lines.stop], tuple(xnli.label_names))
+    # every stage freezes the same bottom layers: each input's states are computed once
     cache = FrozenStateCache()
-    checkpoints = {
-        BASELINE: _train_once(base, target, work / "ckpt" / BASELINE, spec.train, log, cache)
+    singles = {
+        t: intermediate_data(t, data, spec.intermediate_examples)
+        for t in SINGLE_TASKS
+        if t in spec.intermediate or MIX in spec.intermediate
     }
     # Retrieval has no training data: as Phang et al. did for BUCC and Tatoeba,
     # the encoder after each intermediate stage is compared with the encoder
     # before any training (question 4).
     retrievers = {BASELINE: base}
     for task in spec.intermediate:
-        stage1 = _train_once(
-            base,
-            intermediate_data(task, data, spec.intermediate_examples),
-            work / "ckpt" / f"{task}-stage1",
+        task_data = tuple(singles.values()) if task == MIX else singles[task]
+        retrievers[f"+{task}"] = _train_once(
+            base, task_data, ckpt / f"{task}-stage1", spec.intermediate_train, log, cache
+        )
+    systems = {BASELINE: _train_once(base, target, ckpt / BASELINE, spec.train, log, cache)}
+    for label, stage1 in list(retrievers.items())[1:]:
+        name = label.removeprefix("+")
+        systems[label] = _train_once(stage1, target, ckpt / f"{name}-xnli", spec.train, log, cache)
+    # Question 2: the QA baseline is the TyDiQA stage on the encoder itself; each QA
+    # system runs the same stage on the encoder after another intermediate task.
+    qa_target = singles.get("tydiqa") or intermediate_data(
+        "tydiqa", data, spec.intermediate_examples
+    )
+    qa_systems = {
+        BASELINE: _train_once(
+            base, qa_target, ckpt / "tydiqa-stage1", spec.intermediate_train, log, cache
+        )
+    }
+    for task in spec.qa_intermediate:
+        qa_systems[f"+{task}"] = _train_once(
+            retrievers[f"+{task}"],
+            qa_target,
+            ckpt / f"{task}-tydiqa",
             spec.intermediate_train,
             log,
             cache,
         )
-        retrievers[f"+{task}"] = stage1
-        checkpoints[f"+{task}"] = _train_once(
-            stage1, target, work / "ckpt" / f"{task}-xnli", spec.train, log, cache
+    del cache
+
+    log("[3/6] XNLI inference (the systems share their frozen layers)")
+    clean = f"{eval_lines.start}:{eval_lines.stop}"
+    perturbed = f"{eval_lines.start}:{eval_lines.start + spec.perturbed_examples}"
+    results = _infer(
+        systems,
+        "xnli",
+        spec.xnli_languages,
+        [(("none",), clean), (spec.perturbations, perturbed)],
+        data,
+        work,
+        spec,
+    )
+    log("[4/6] XQuAD inference (answer spans kept under perturbation)")
+    questions = f"0:{spec.qa_examples}"
+    results += _infer(
+        qa_systems,
+        "xquad",
+        spec.qa_languages,
+        [(("none", *spec.qa_perturbations), questions)],
+        data,
+        work,
+        spec,
+    )
+    log("[5/6] Tatoeba retrieval")
+    results += _infer(
+        retrievers,
+        "tatoeba",
+        spec.tatoeba_languages,
+        [(("none",), None)],
+        data,
+        work,
+        spec,
+        limit=spec.tatoeba_pairs,
+    )
+    _report_inference(results, log)
+
+    log("[6/6] task distances (intermediate tasks vs XNLI) and analysis")
+    from xcal.transfer import task_distances
+
+    samples = {t: task_texts(t, data, spec.distance_sample) for t in spec.intermediate}
+    distances = task_distances(samples, {"xnli": task_texts("xnli", data, spec.distance_sample)})
+    work.mkdir(parents=True, exist_ok=True)
+    distances.to_csv(work / "task_distances.csv", index=False)
+    analysis = analyze_store(
+        work / "store",
+        baseline=BASELINE,
+        # this study's runs only: a work folder may keep runs of an earlier profile
+        filters={"run_id": sorted({r.run_id for r in results})},
+        out=report_dir,
+        n_boot=spec.n_boot,
+        task_distances=distances,
+        jobs=spec.jobs,
+        # Cosine similarities of normalised e5 embeddings lie in a narrow band;
+        # a softmax at T=1 over them is nearly uniform, so confidence is read
+        # at the temperature e5 was trained with (0.01) scaled up to be gentler.
+        retrieval_temperature=RETRIEVAL_TEMPERATURE,
+    )
+    result = DemoResult(Path(report_dir), work / "store", systems, analysis)
+    result.headline = headline(analysis)
+    for line in result.headline:
+        log(line)
+    return result
+
+
+def _infer(
+    systems: dict[str, Path],
+    task: str,
+    languages: tuple[str, ...] | None,
+    conditions: list[tuple[tuple[str, ...], str | None]],
+    data: Path,
+    work: Path,
+    spec: DemoProfile,
+    limit: int | None = None,
+) -> list[Any]:
+    """Run ``systems`` on ``task``: each (perturbations, example range) is one grid.
+
+    ``"none"`` is the clean condition; an empty list of perturbations runs nothing.
+    """
+    from xcal.infer import Grid, ModelSpec, PerturbationSpec, RunOptions, TaskSpec, run_grid
+    from xcal.infer.progress import RichReporter
+    from xcal.infer.qa import QASettings
+    from xcal.tasks import get_task
+
+    # Every system is e5 underneath: retrieval reads all of them with e5's input
+    # prefix (left to the checkpoint's name, only the one called e5-* would get it).
+    prefix = "query: " if get_task(task).record_kind == "retrieval" else None
+    models = tuple(
+        ModelSpec(
+            str(path),
+            label=label,
+            intermediate_tasks=() if label == BASELINE else (label.removeprefix("+"),),
+            train_seed=spec.train.seed,
+            prefix=prefix,
         )
-
-    log("[3/5] inference into the prediction store")
-
-    def model_specs(paths: dict[str, Path]) -> tuple[Any, ...]:
-        return tuple(
-            ModelSpec(
-                str(path),
-                label=label,
-                intermediate_tasks=() if label == BASELINE else (label.removeprefix("+"),),
-                train_seed=spec.train.seed,
-            )
-            for label, path in paths.items()
+        for label, path in systems.items()
+    )
+    options = RunOptions(
+        limit=limit,
+        share_layers=True,
+        qa=QASettings(max_length=spec.span_max_length),
+        # the demo owns its store: a run whose checkpoint was retrained is replaced
+        overwrite=True,
+    )
+    results: list[Any] = []
+    for perturbations, examples in conditions:
+        if not perturbations:
+            continue
+        grid = Grid(
+            models=models,
+            tasks=(TaskSpec(task, languages=languages, examples=examples),),
+            perturbations=tuple(PerturbationSpec.parse(p) for p in perturbations),
         )
+        results += run_grid(
+            grid, work / "store", data_dir=data, options=options, reporter=RichReporter()
+        )
+    return results
 
-    models = model_specs(checkpoints)
-    conditions = (PerturbationSpec(), *(PerturbationSpec.parse(p) for p in spec.perturbations))
-    eval_slice = f"{eval_lines.start}:{eval_lines.stop}"
-    xnli_grid = Grid(
-        models=models,
-        tasks=(TaskSpec("xnli", languages=spec.xnli_languages, examples=eval_slice),),
-        perturbations=conditions,
-    )
-    reporter = RichReporter()
-    results = run_grid(xnli_grid, store_dir, data_dir=data, reporter=reporter)
-    tatoeba_grid = Grid(
-        models=model_specs(retrievers),
-        tasks=(TaskSpec("tatoeba", languages=spec.tatoeba_languages),),
-    )
-    results += run_grid(
-        tatoeba_grid,
-        store_dir,
-        data_dir=data,
-        options=RunOptions(limit=spec.tatoeba_pairs),
-        reporter=reporter,
-    )
+
+def _report_inference(results: list[Any], log: Callable[[str], None]) -> None:
+    from xcal.infer import summarize
+
     counts = summarize(results)
     written = [r for r in results if r.status == "written"]
     seconds = sum(r.seconds for r in written)
@@ -458,35 +540,6 @@ def run_demo(
             f"{len(failed)} inference cell(s) failed, first: "
             f"{failed[0].cell.describe()}: {failed[0].error}"
         )
-
-    log("[4/5] task distances (intermediate tasks vs XNLI)")
-    from xcal.transfer import task_distances
-
-    samples = {t: intermediate_texts(t, data, spec.distance_sample) for t in spec.intermediate}
-    distances = task_distances(
-        samples, {"xnli": intermediate_texts("xnli", data, spec.distance_sample)}
-    )
-    work.mkdir(parents=True, exist_ok=True)
-    distances_csv = work / "task_distances.csv"
-    distances.to_csv(distances_csv, index=False)
-
-    log(f"[5/5] analysis -> {report_dir}")
-    analysis = analyze_store(
-        store_dir,
-        baseline=BASELINE,
-        out=report_dir,
-        n_boot=spec.n_boot,
-        task_distances=distances,
-        # Cosine similarities of normalised e5 embeddings lie in a narrow band;
-        # a softmax at T=1 over them is nearly uniform, so confidence is read
-        # at the temperature e5 was trained with (0.01) scaled up to be gentler.
-        retrieval_temperature=RETRIEVAL_TEMPERATURE,
-    )
-    result = DemoResult(Path(report_dir), store_dir, checkpoints, analysis)
-    result.headline = headline(analysis)
-    for line in result.headline:
-        log(line)
-    return result
 
 
 def headline(analysis: Any) -> list[str]:
