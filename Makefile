@@ -1,5 +1,5 @@
 # The two commands a new user needs (see README.md):
-#   make demo   set everything up (a venv in .venv) and run the offline mini-experiment
+#   make demo   set everything up (a venv in .venv) and run the offline study
 #   make test   lint, type-check and run the test suite
 PY ?= python3
 VENV ?= .venv
