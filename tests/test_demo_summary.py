@@ -30,7 +30,8 @@ def test_a_pooled_row_prints_its_estimate_and_interval_in_points() -> None:
     )
     table = pooled_table(findings, "xnli", ["accuracy", "ece"]).splitlines()
     assert table[0] == (
-        "| system | condition | Δ accuracy | Δ ECE | smallest p_adj | languages / examples |"
+        "| system | condition | Δ Accuracy (x100) | Δ ECE (x100) | smallest p_adj "
+        "| languages / examples |"
     )
     assert table[2] == "| +a | clean | +2.0 [+0.1, +4.0] | -1.2 [-3.0, +0.5] | 0.03 | 14 / 4,298 |"
     assert table[3] == "| +a | word shuffle 50% | n/a | -1.2 [-3.0, +0.5] | 0.40 | 14 / 2,086 |"

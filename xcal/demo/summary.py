@@ -2,7 +2,7 @@
 
 ``python -m xcal.demo.summary reports/demo/findings.csv`` prints them as
 Markdown: the pooled difference of every intermediate system to the baseline
-over the non-English languages, per task and condition, in points (x100) with
+over the non-English languages, per task and condition, x100 (points) with
 its 95% interval, and the task-distance correlations of question 5. Nothing
 in them is typed by hand.
 """
@@ -16,20 +16,6 @@ from pathlib import Path
 import pandas as pd
 
 POOLED = "pooled difference"
-METRIC_NAMES: dict[str, str] = {
-    "accuracy": "Δ accuracy",
-    "exact_match": "Δ EM",
-    "f1": "Δ F1",
-    "ece": "Δ ECE",
-    "debiased_ece": "Δ debiased ECE",
-    "smooth_ece": "Δ smooth ECE",
-    "brier": "Δ Brier (x100)",
-}
-CONDITION_NAMES: dict[str, str] = {
-    "none": "clean",
-    "word_shuffle": "word shuffle",
-    "char_noise": "char. noise",
-}
 
 
 def _interval(row: pd.Series) -> str:
@@ -38,8 +24,9 @@ def _interval(row: pd.Series) -> str:
 
 
 def _condition(row: pd.Series) -> str:
-    name = CONDITION_NAMES.get(row["perturbation"], row["perturbation"])
-    return name if row["perturbation"] == "none" else f"{name} {100 * row['severity']:.0f}%"
+    from xcal.analyze.display_names import DisplayNames
+
+    return DisplayNames().condition(row["perturbation"], float(row["severity"]))
 
 
 def pooled_table(
@@ -64,7 +51,9 @@ def pooled_table(
     ]
     if rows.empty:
         raise ValueError(f"no pooled {variant} rows for task {task!r} over {pool!r}")
-    header = ["system", "condition", *(METRIC_NAMES[m] for m in metrics)]
+    from xcal.analyze.results import metric_info
+
+    header = ["system", "condition", *(f"Δ {metric_info(m).label} (x100)" for m in metrics)]
     header += ["smallest p_adj", "languages / examples"]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     order = rows.assign(_clean=rows["perturbation"] != "none").sort_values(

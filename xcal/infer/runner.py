@@ -555,28 +555,33 @@ def run_grid(
     del cache
 
     # 3 and 4, model by model (or, sharing bottom layers, cell by cell).
+    job = _Job(inputs, store, options, device, dtype, reporter)
     if options.share_layers and len(models) > 1:
-        return _run_shared(models, cells, inputs, store, options, device, dtype, reporter)
+        return _run_shared(models, cells, job)
     results: list[CellResult] = []
     for spec in models:
-        model_cells = [c for c in cells if c.model == spec]
-        results.extend(
-            _run_model(spec, model_cells, inputs, store, options, device, dtype, reporter)
-        )
+        results.extend(_run_model(spec, [c for c in cells if c.model == spec], job))
     return results
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What every model of one :func:`run_grid` call shares."""
+
+    inputs: dict[Cell, CellInputs]
+    store: Any
+    options: RunOptions
+    device: str
+    dtype: str
+    reporter: Reporter
+
+
 def _pending_cells(
-    spec: ModelSpec,
-    cells: list[Cell],
-    inputs: dict[Cell, CellInputs],
-    store: Any,
-    options: RunOptions,
-    device: str,
-    dtype: str,
-    reporter: Reporter,
+    spec: ModelSpec, cells: list[Cell], job: _Job
 ) -> tuple[ModelInfo | None, dict[Cell, CellResult], list[tuple[Cell, Plan, Any]]]:
     """A model's info, its cells already settled (stored or failed), and the cells left to run."""
+    inputs, store, options, reporter = job.inputs, job.store, job.options, job.reporter
+    device, dtype = job.device, job.dtype
     from xcal.store import RunManifest
     from xcal.tasks import get_task
 
@@ -644,26 +649,35 @@ class _Loaded:
 
 
 def _load_head(
+    spec: ModelSpec,
     info: ModelInfo,
     group: list[tuple[Cell, Plan, Any]],
-    inputs: dict[Cell, CellInputs],
-    options: RunOptions,
-    device: str,
-    dtype: str,
-) -> _Loaded:
-    """Load the model for the head of ``group``'s cells and warm it up."""
+    job: _Job,
+    results: dict[Cell, CellResult],
+) -> _Loaded | None:
+    """Load the model for the head of ``group``'s cells and warm it up.
+
+    On failure every cell of the group is recorded as failed in ``results``
+    and None is returned.
+    """
     from xcal.tasks import get_task
 
     cell, plan, _ = group[0]
     task = get_task(cell.task)
-    model = load_for(info, plan, task, device=device, dtype=dtype)
-    head_route = True
-    if plan.lm:
-        from xcal.infer.lm import check_lm_head_route
+    try:
+        model = load_for(info, plan, task, device=job.device, dtype=job.dtype)
+        head_route = True
+        if plan.lm:
+            from xcal.infer.lm import check_lm_head_route
 
-        head_route = check_lm_head_route(model, info.tokenizer, device)
-    budget = token_budget(model, info, task, options, device)
-    _warm_up(model, info, plan, cell, inputs[cell], options, device)
+            head_route = check_lm_head_route(model, info.tokenizer, job.device)
+        budget = token_budget(model, info, task, job.options, job.device)
+        _warm_up(model, info, plan, cell, job.inputs[cell], job.options, job.device)
+    except Exception as exc:
+        for c, _, _ in group:
+            results[c] = CellResult(c, "failed", error=f"loading {spec.name!r}: {exc}")
+            job.reporter.cell_finished(results[c])
+        return None
     return _Loaded(model, head_route, budget)
 
 
@@ -675,59 +689,35 @@ def _release(device: str) -> None:
         torch.cuda.empty_cache()
 
 
-def _run_model(
-    spec: ModelSpec,
-    cells: list[Cell],
-    inputs: dict[Cell, CellInputs],
-    store: Any,
-    options: RunOptions,
-    device: str,
-    dtype: str,
-    reporter: Reporter,
-) -> list[CellResult]:
-    info, results, pending = _pending_cells(
-        spec, cells, inputs, store, options, device, dtype, reporter
-    )
+def _run_model(spec: ModelSpec, cells: list[Cell], job: _Job) -> list[CellResult]:
+    info, results, pending = _pending_cells(spec, cells, job)
     # Load each head once; cells keep their order within a head.
     for head in dict.fromkeys(p.head for _, p, _ in pending):
         assert info is not None  # pending cells imply a readable model
         group = [(c, p, m) for c, p, m in pending if p.head == head]
-        try:
-            loaded = _load_head(info, group, inputs, options, device, dtype)
-        except Exception as exc:
-            for c, _, _ in group:
-                results[c] = CellResult(c, "failed", error=f"loading {spec.name!r}: {exc}")
-                reporter.cell_finished(results[c])
+        loaded = _load_head(spec, info, group, job, results)
+        if loaded is None:
             continue
         done = _run_group(
             loaded.model,
             info,
             group,
-            inputs,
-            store,
-            options,
-            device,
-            reporter,
+            job.inputs,
+            job.store,
+            job.options,
+            job.device,
+            job.reporter,
             loaded.head_route,
             loaded.budget,
         )
         for result in done:
             results[result.cell] = result
         del loaded
-        _release(device)
+        _release(job.device)
     return [results[c] for c in cells]
 
 
-def _run_shared(
-    specs: list[ModelSpec],
-    cells: list[Cell],
-    inputs: dict[Cell, CellInputs],
-    store: Any,
-    options: RunOptions,
-    device: str,
-    dtype: str,
-    reporter: Reporter,
-) -> list[CellResult]:
+def _run_shared(specs: list[ModelSpec], cells: list[Cell], job: _Job) -> list[CellResult]:
     """Run models whose bottom layers are identical together, cell by cell.
 
     Each model with a single head to run is loaded once, and
@@ -745,29 +735,19 @@ def _run_shared(
     alone: list[ModelSpec] = []
     for spec in specs:
         model_cells = [c for c in cells if c.model == spec]
-        info, settled, pending = _pending_cells(
-            spec, model_cells, inputs, store, options, device, dtype, reporter
-        )
+        info, settled, pending = _pending_cells(spec, model_cells, job)
         results.update(settled)
         if not pending:
             continue
         if info is None or len({p.head for _, p, _ in pending}) > 1:
             alone.append(spec)
             continue
-        try:
-            loaded[spec] = (
-                info,
-                _load_head(info, pending, inputs, options, device, dtype),
-                pending,
-            )
-        except Exception as exc:
-            for c, _, _ in pending:
-                results[c] = CellResult(c, "failed", error=f"loading {spec.name!r}: {exc}")
-                reporter.cell_finished(results[c])
+        if (model := _load_head(spec, info, pending, job, results)) is not None:
+            loaded[spec] = (info, model, pending)
     memo = LayerMemo()
     depth = share_bottom_layers([m.model for _, m, _ in loaded.values()], memo)
     if depth:
-        reporter.note(
+        job.reporter.note(
             f"{len(loaded)} models share their embeddings and bottom {depth} layer(s): "
             "computed once per batch"
         )
@@ -786,29 +766,20 @@ def _run_shared(
                 info,
                 plan,
                 cell,
-                inputs[cell],
+                job.inputs[cell],
                 manifest,
-                store,
-                options,
-                device,
-                reporter,
+                job.store,
+                job.options,
+                job.device,
+                job.reporter,
                 head_route=model.head_route,
                 budget=model.budget,
             )
         memo.clear()
     del loaded
-    _release(device)
+    _release(job.device)
     for spec in alone:
-        done = _run_model(
-            spec,
-            [c for c in cells if c.model == spec],
-            inputs,
-            store,
-            options,
-            device,
-            dtype,
-            reporter,
-        )
+        done = _run_model(spec, [c for c in cells if c.model == spec], job)
         results.update({r.cell: r for r in done})
     return [results[c] for c in cells]
 
