@@ -377,3 +377,31 @@ def test_task_texts_sample_is_seeded_deduplicated_and_checked(xtreme_dir: Path) 
     assert set(english) == {line for line in tatoeba.splitlines() if line.strip()}
     with pytest.raises(ValueError, match="no text field 'label'"):
         task_texts("xnli", xtreme_dir, field="label")
+
+
+def test_vocabulary_distance_does_not_depend_on_string_hashing() -> None:
+    """The same texts give the same bits under any PYTHONHASHSEED (set order varies)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from xcal.transfer.task_distance import vocabulary_distance\n"
+        "import random\n"
+        "rng = random.Random(0)\n"
+        "words = [f'w{i}' for i in range(3000)]\n"
+        "a = [' '.join(rng.choices(words, k=12)) for _ in range(300)]\n"
+        "b = [' '.join(rng.choices(words[:2000], k=9)) for _ in range(300)]\n"
+        "print(repr(vocabulary_distance(a, b)))\n"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2", "3", "4")
+    }
+    assert len(outputs) == 1, outputs

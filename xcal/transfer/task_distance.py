@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import re
 from collections import Counter
@@ -335,13 +336,13 @@ def weighted_jaccard_similarity(
     total_a, total_b = sum(freq_a.values()), sum(freq_b.values())
     if total_a == 0 or total_b == 0:
         raise ValueError("a text sample contains no words")
-    words = freq_a.keys() | freq_b.keys()
-    low = high = 0.0
-    for word in words:
-        pa, pb = freq_a.get(word, 0) / total_a, freq_b.get(word, 0) / total_b
-        low += min(pa, pb)
-        high += max(pa, pb)
-    return low / high
+    pairs = [
+        (freq_a.get(word, 0) / total_a, freq_b.get(word, 0) / total_b)
+        for word in freq_a.keys() | freq_b.keys()
+    ]
+    # exactly rounded sums: the set's order changes with Python's string hashing,
+    # and a plain sum in that order changed the last digits from run to run
+    return math.fsum(min(p) for p in pairs) / math.fsum(max(p) for p in pairs)
 
 
 def vocabulary_distance(
