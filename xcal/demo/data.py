@@ -55,25 +55,6 @@ def xnli_pairs(examples: Sequence[Any], label_names: tuple[str, ...]) -> PairDat
     )
 
 
-def tydiqa_spans(data_dir: Path, n: int, name: str = "tydiqa") -> SpanData:
-    """The first ``n`` English TyDiQA-GoldP training questions, with their first answer."""
-    import warnings
-
-    from xcal.tasks import get_task
-
-    with warnings.catch_warnings():
-        # the file numbers its questions per article; the reader's renaming is expected here
-        warnings.filterwarnings("ignore", message=".*repeated question ids", category=UserWarning)
-        examples = get_task("tydiqa").load(data_dir, "en", "train")[:n]
-    return SpanData(
-        [e.question for e in examples],
-        [e.context for e in examples],
-        [e.answers[0].answer_start for e in examples],
-        [e.answers[0].text for e in examples],
-        name,
-    )
-
-
 def intermediate_data(task: str, data_dir: Path, n: int) -> TaskData:
     """English training data of a single intermediate task (at most ``n`` items).
 
@@ -104,7 +85,7 @@ def intermediate_data(task: str, data_dir: Path, n: int) -> TaskData:
             "xcopa",
         )
     if task == "tydiqa":
-        return tydiqa_spans(data_dir, n)
+        return _tydiqa_spans(data_dir, n)
     if task == "panx":
         from xcal.tasks.tagging import PANX_TAGS, read_tagged
 
@@ -117,6 +98,25 @@ def intermediate_data(task: str, data_dir: Path, n: int) -> TaskData:
         )
     raise ValueError(
         f"unknown intermediate task {task!r}; the demo knows {', '.join(INTERMEDIATE_TASKS)}"
+    )
+
+
+def _tydiqa_spans(data_dir: Path, n: int) -> SpanData:
+    """The first ``n`` English TyDiQA-GoldP training questions, with their first answer."""
+    import warnings
+
+    from xcal.tasks import get_task
+
+    with warnings.catch_warnings():
+        # the file numbers its questions per article; the reader's renaming is expected here
+        warnings.filterwarnings("ignore", message=".*repeated question ids", category=UserWarning)
+        examples = get_task("tydiqa").load(data_dir, "en", "train")[:n]
+    return SpanData(
+        [e.question for e in examples],
+        [e.context for e in examples],
+        [e.answers[0].answer_start for e in examples],
+        [e.answers[0].text for e in examples],
+        "tydiqa",
     )
 
 

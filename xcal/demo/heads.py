@@ -49,6 +49,11 @@ class Head:
         return x if self.dropout is None else self.dropout(x)
 
 
+def _sequence_head(model: Any) -> Head:
+    """The [CLS] pooler, dropout and classifier of a sequence-level transformers head."""
+    return Head(model.classifier, model.base_model.pooler, getattr(model, "dropout", None))
+
+
 def _pooled(head: Head, hidden: Any) -> Any:
     return head.pooler(hidden) if head.pooler is not None else hidden[:, 0]
 
@@ -104,7 +109,7 @@ class PairData:
         )
 
     def head(self, model: Any) -> Head:
-        return Head(model.classifier, model.base_model.pooler, getattr(model, "dropout", None))
+        return _sequence_head(model)
 
     def loss(self, head: Head, hidden: Any, attention: Any, targets: Sequence[Any]) -> Any:
         import torch
@@ -158,7 +163,7 @@ class ChoiceData:
         )
 
     def head(self, model: Any) -> Head:
-        return Head(model.classifier, model.base_model.pooler, getattr(model, "dropout", None))
+        return _sequence_head(model)
 
     def loss(self, head: Head, hidden: Any, attention: Any, targets: Sequence[Any]) -> Any:
         import torch
