@@ -189,3 +189,22 @@ def test_dash_h_is_help(path: str) -> None:
 def test_version() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"xcal {__version__}"
+
+
+def test_help_texts_lose_no_words_to_rich_markup() -> None:
+    # typer renders help with rich, which reads "[word]" as a style tag and
+    # drops it: "[tasks] tables" printed as " tables" until it was escaped.
+    from rich.text import Text
+
+    texts = [(path, "", command.help or "") for path, command in COMMANDS]
+    texts += [
+        (path, param.name, getattr(param, "help", None) or "")
+        for path, command in COMMANDS
+        for param in command.params
+    ]
+    lost = [
+        (path, name, text)
+        for path, name, text in texts
+        if Text.from_markup(text).plain != text.replace("\\[", "[")
+    ]
+    assert not lost

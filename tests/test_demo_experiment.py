@@ -23,6 +23,7 @@ def test_training_and_evaluation_lines_are_disjoint_premise_groups(name: str) ->
 def test_the_full_study_evaluates_600_clean_and_300_perturbed_lines() -> None:
     full = get_profile("full")
     assert full.eval_examples >= 600 and full.perturbed_examples >= 300
+    assert full.qa_examples > 0 and full.mlqa_examples > 0  # question 2 on XQuAD and MLQA
     assert set(full.intermediate) == set(INTERMEDIATE_TASKS) and len(full.intermediate) >= 5
 
 

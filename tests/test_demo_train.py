@@ -19,6 +19,7 @@ from xcal.demo.train import (
     fine_tune,
     training_stages,
 )
+from xcal.models.shared_tokenizer import tokenizer_digest
 from xcal.models.tiny import make_tiny_model
 
 
@@ -80,6 +81,10 @@ def test_stages_chain_and_head_is_replaced(tiny_bert: Path, tmp_path: Path) -> N
     second = fine_tune(first, three_way, tmp_path / "b", quick)
     assert training_stages(second) == ["toy", "three"]
     assert json.loads((second / "config.json").read_text())["id2label"]["2"] == "r"
+    # Every stage saves its base's tokenizer unchanged: the encoding's truncation
+    # setting does not leak into the files, so all stages share one tokenizer.
+    assert json.loads((first / "tokenizer.json").read_text())["truncation"] is None
+    assert tokenizer_digest(second) == tokenizer_digest(first)
 
 
 def test_same_seed_same_weights(tiny_bert: Path, tmp_path: Path) -> None:

@@ -156,7 +156,7 @@ def analyze(
         typer.Option(
             "--interval-style",
             help="How tables print 95% intervals: offsets (est^{+a}_{-b}) or brackets "
-            "(est [lo, hi]); both exact for skewed intervals.",
+            "(est \\[lo, hi]); both exact for skewed intervals.",
             case_sensitive=False,
         ),
     ] = "offsets",
@@ -164,8 +164,9 @@ def analyze(
         Path | None,
         typer.Option(
             "--display-names",
-            help="TOML, JSON or YAML file with [tasks], [systems], [perturbations] and "
-            "[languages] tables mapping identifiers to the names tables and figures print.",
+            # rich reads [word] as markup: the table names are escaped
+            help="TOML, JSON or YAML file with \\[tasks], \\[systems], \\[perturbations] and "
+            "\\[languages] tables mapping identifiers to the names tables and figures print.",
             show_default=False,
         ),
     ] = None,
@@ -181,7 +182,7 @@ def analyze(
             min=1,
             envvar="XCAL_JOBS",
             help="Cells computed at once in local worker processes (a Dask LocalCluster; "
-            "needs `pip install 'xcal[dask]'`). Default: $XCAL_JOBS, else the machine's cores "
+            "needs `pip install 'xcal\\[dask]'`). Default: $XCAL_JOBS, else the machine's cores "
             "(1 without Dask). Results are identical whatever the number.",
             show_default=False,
         ),

@@ -13,14 +13,14 @@ def demo(
         str,
         typer.Option(
             "--profile",
-            help="'full' (the README's study, ~25 min on 2 cores) or 'ci' (reduced, ~3 min).",
+            help="'full' (the README's study, under 30 min on 2 cores) or 'ci' (reduced, ~3 min).",
         ),
     ] = "full",
     data_dir: Annotated[
         Path | None,
         typer.Option(
             "--data-dir",
-            help="XTREME data directory [default: $XCAL_DATA_DIR or ../shared/data/xtreme].",
+            help="XTREME data directory (default: $XCAL_DATA_DIR, else ../shared/data/xtreme).",
         ),
     ] = None,
     work_dir: Annotated[
@@ -34,8 +34,8 @@ def demo(
     ),
 ) -> None:
     """Train the bundled encoder on five English intermediate tasks, then on English XNLI
-    and TyDiQA; run every system on XNLI (15 languages, clean and perturbed), XQuAD and
-    Tatoeba (98 languages); write the calibration report. A second run reuses
+    and TyDiQA; run every system on XNLI (15 languages, clean and perturbed), XQuAD, MLQA
+    and Tatoeba (98 languages); write the calibration report. A second run reuses
     checkpoints, runs and analysis."""
     from rich.console import Console
 

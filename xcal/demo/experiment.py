@@ -83,9 +83,12 @@ class DemoProfile:
     perturbations : tuple of str
         XNLI conditions besides clean inputs, as ``name:severity``.
     qa_languages : tuple of str or None
-        XQuAD evaluation languages (None: all).
+        XQuAD and MLQA evaluation languages (None: all).
     qa_examples : int
         XQuAD questions per language and condition (the first ones).
+    mlqa_examples : int
+        MLQA dev questions per language and condition (the first ones; 0:
+        MLQA is not run).
     qa_intermediate : tuple of str
         Intermediate tasks whose encoder is then trained on TyDiQA-GoldP
         like the TyDiQA intermediate stage, each giving a QA system next to
@@ -124,6 +127,7 @@ class DemoProfile:
     perturbations: tuple[str, ...]
     qa_languages: tuple[str, ...] | None
     qa_examples: int
+    mlqa_examples: int
     qa_intermediate: tuple[str, ...]
     qa_perturbations: tuple[str, ...]
     tatoeba_languages: tuple[str, ...]
@@ -179,12 +183,13 @@ PROFILES: dict[str, DemoProfile] = {
         xnli_languages=None,
         train_groups=630,
         eval_examples=600,
-        perturbed_examples=300,
+        perturbed_examples=450,
         intermediate=INTERMEDIATE_TASKS,
         intermediate_examples=800,
         perturbations=("word_shuffle:0.5", "char_noise:0.15"),
         qa_languages=QA_LANGUAGES,
         qa_examples=240,
+        mlqa_examples=120,
         qa_intermediate=("pawsx", "panx"),
         qa_perturbations=("word_shuffle:0.5",),
         tatoeba_languages=TATOEBA_LANGUAGES,
@@ -206,6 +211,7 @@ PROFILES: dict[str, DemoProfile] = {
         perturbations=("word_shuffle:0.5", "char_noise:0.15"),
         qa_languages=("en", "de"),
         qa_examples=30,
+        mlqa_examples=20,
         qa_intermediate=("panx",),
         qa_perturbations=("word_shuffle:0.5",),
         tatoeba_languages=("deu", "swh", "amh"),
@@ -405,35 +411,33 @@ def run_demo(
         )
     del cache
 
+    from xcal.infer import TaskSpec
+
     log("[3/6] XNLI inference (the systems share their frozen layers)")
     clean = f"{eval_lines.start}:{eval_lines.stop}"
     perturbed = f"{eval_lines.start}:{eval_lines.start + spec.perturbed_examples}"
+    languages = spec.xnli_languages
     results = _infer(
         systems,
-        "xnli",
-        spec.xnli_languages,
-        [(("none",), clean), (spec.perturbations, perturbed)],
+        [
+            (("none",), (TaskSpec("xnli", languages, examples=clean),)),
+            (spec.perturbations, (TaskSpec("xnli", languages, examples=perturbed),)),
+        ],
         data,
         work,
         spec,
     )
-    log("[4/6] XQuAD inference (answer spans kept under perturbation)")
-    questions = f"0:{spec.qa_examples}"
+    log("[4/6] XQuAD and MLQA inference (answer spans kept under perturbation)")
+    qa_tasks = [TaskSpec("xquad", spec.qa_languages, examples=f"0:{spec.qa_examples}")]
+    if spec.mlqa_examples:
+        qa_tasks.append(TaskSpec("mlqa", spec.qa_languages, examples=f"0:{spec.mlqa_examples}"))
     results += _infer(
-        qa_systems,
-        "xquad",
-        spec.qa_languages,
-        [(("none", *spec.qa_perturbations), questions)],
-        data,
-        work,
-        spec,
+        qa_systems, [(("none", *spec.qa_perturbations), tuple(qa_tasks))], data, work, spec
     )
     log("[5/6] Tatoeba retrieval")
     results += _infer(
         retrievers,
-        "tatoeba",
-        spec.tatoeba_languages,
-        [(("none",), None)],
+        [(("none",), (TaskSpec("tatoeba", spec.tatoeba_languages),))],
         data,
         work,
         spec,
@@ -471,26 +475,28 @@ def run_demo(
 
 def _infer(
     systems: dict[str, Path],
-    task: str,
-    languages: tuple[str, ...] | None,
-    conditions: list[tuple[tuple[str, ...], str | None]],
+    grids: list[tuple[tuple[str, ...], tuple[Any, ...]]],
     data: Path,
     work: Path,
     spec: DemoProfile,
     limit: int | None = None,
 ) -> list[Any]:
-    """Run ``systems`` on ``task``: each (perturbations, example range) is one grid.
+    """Run ``systems`` on each (perturbations, tasks) pair, one grid each.
 
+    The tasks are :class:`xcal.infer.TaskSpec` of one record kind.
     ``"none"`` is the clean condition; an empty list of perturbations runs nothing.
     """
-    from xcal.infer import Grid, ModelSpec, PerturbationSpec, RunOptions, TaskSpec, run_grid
+    from xcal.infer import Grid, ModelSpec, PerturbationSpec, RunOptions, run_grid
     from xcal.infer.progress import RichReporter
     from xcal.infer.qa import QASettings
     from xcal.tasks import get_task
 
+    kinds = {get_task(t.name).record_kind for _, tasks in grids for t in tasks}
+    if len(kinds) != 1:
+        raise ValueError(f"one record kind per call, got {sorted(kinds)}")
     # Every system is e5 underneath: retrieval reads all of them with e5's input
     # prefix (left to the checkpoint's name, only the one called e5-* would get it).
-    prefix = "query: " if get_task(task).record_kind == "retrieval" else None
+    prefix = "query: " if kinds == {"retrieval"} else None
     models = tuple(
         ModelSpec(
             str(path),
@@ -509,12 +515,12 @@ def _infer(
         overwrite=True,
     )
     results: list[Any] = []
-    for perturbations, examples in conditions:
+    for perturbations, tasks in grids:
         if not perturbations:
             continue
         grid = Grid(
             models=models,
-            tasks=(TaskSpec(task, languages=languages, examples=examples),),
+            tasks=tasks,
             perturbations=tuple(PerturbationSpec.parse(p) for p in perturbations),
         )
         results += run_grid(

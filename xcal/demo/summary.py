@@ -109,6 +109,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             "XQuAD, raw span confidence",
             pooled_table(findings, "xquad", ["exact_match", "f1", *calibration]),
         ),
+    ]
+    if (findings["task"] == "mlqa").any():  # a profile may leave MLQA out
+        sections.append(
+            (
+                "MLQA, raw span confidence",
+                pooled_table(findings, "mlqa", ["exact_match", "f1", *calibration]),
+            )
+        )
+    sections += [
         (
             "Tatoeba, raw (softmax at T = 0.05)",
             pooled_table(findings, "tatoeba", ["accuracy", *calibration]),

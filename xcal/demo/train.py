@@ -35,6 +35,7 @@ from xcal.demo.heads import (
     new_head,
 )
 from xcal.models.construct import one_at_a_time
+from xcal.models.shared_tokenizer import shared_tokenizer
 
 __all__ = [
     "ChoiceData",
@@ -128,7 +129,7 @@ def fine_tune(
 
     out, base = Path(out), Path(base)
     torch.manual_seed(config.seed)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(base)
+    tokenizer = shared_tokenizer(base)
     with _quiet_transformers(), one_at_a_time():
         model = getattr(transformers, data.auto_class).from_pretrained(
             base,
@@ -172,13 +173,13 @@ def fine_tune_mix(
     Arguments are those of :func:`fine_tune`.
     """
     import torch
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
 
     if not tasks:
         raise ValueError("a multi-task stage needs at least one task")
     out, base = Path(out), Path(base)
     torch.manual_seed(config.seed)
-    tokenizer = AutoTokenizer.from_pretrained(base)
+    tokenizer = shared_tokenizer(base)
     with _quiet_transformers(), one_at_a_time():
         model = AutoModel.from_pretrained(base, use_safetensors=True)
     if model.pooler is None:
@@ -507,6 +508,11 @@ def _save_atomically(model: Any, tokenizer: Any, info: dict[str, Any], out: Path
     try:
         with _quiet_transformers():
             model.save_pretrained(tmp, safe_serialization=True)
+        # Encoding left truncation set on the tokenizer's backend; saved, it would
+        # become part of this checkpoint's tokenizer files (and, loaded as a
+        # setting, of every later stage's), so equal tokenizers would differ.
+        tokenizer.backend_tokenizer.no_truncation()
+        tokenizer.backend_tokenizer.no_padding()
         tokenizer.save_pretrained(tmp)
         (tmp / TRAINING_INFO).write_text(json.dumps(info, indent=2) + "\n")
         if out.exists():

@@ -130,7 +130,7 @@ class ModelInfo:
     spec: ModelSpec
     source: str  # what transformers loads: a local directory or a hub id
     config: Any
-    tokenizer: Any
+    tokenizer: Any  # shared with models of the same tokenizer files: read-only
     architecture: str  # "encoder-only" | "decoder-only"
     max_length: int
     revision: str | None
@@ -245,6 +245,12 @@ def _ensure_pad_token(tokenizer: Any) -> None:
             tokenizer.pad_token = tokenizer.unk_token
 
 
+def _prepare_tokenizer(tokenizer: Any) -> None:
+    """What the runner's batching expects: a pad token, padding on the right."""
+    _ensure_pad_token(tokenizer)
+    tokenizer.padding_side = "right"
+
+
 def _refuse_remote_code(spec: ModelSpec, source: str) -> None:
     """Refuse a checkpoint that asks for its own code unless ``trust_remote_code`` is True."""
     if spec.trust_remote_code is True:
@@ -282,7 +288,9 @@ def inspect_model(spec: ModelSpec, *, tokenizer: bool = True) -> ModelInfo:
     ModelSpecError
         If the config or tokenizer cannot be read, with the underlying reason.
     """
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoConfig
+
+    from xcal.models.shared_tokenizer import shared_tokenizer
 
     try:
         source = resolve_source(spec.name)
@@ -313,8 +321,9 @@ def inspect_model(spec: ModelSpec, *, tokenizer: bool = True) -> ModelInfo:
     if not tokenizer:
         return info
     try:
-        tok = AutoTokenizer.from_pretrained(
-            source, revision=spec.revision, trust_remote_code=spec.trust_remote_code is True
+        # shared by every model with the same tokenizer files (one read per process)
+        tok = shared_tokenizer(
+            source, trust_remote_code=spec.trust_remote_code is True, prepare=_prepare_tokenizer
         )
     except (OSError, ValueError, KeyError) as exc:
         raise ModelSpecError(f"cannot read the tokenizer of model {spec.name!r}: {exc}") from exc
@@ -322,8 +331,6 @@ def inspect_model(spec: ModelSpec, *, tokenizer: bool = True) -> ModelInfo:
         raise ModelSpecError(
             f"model {spec.name!r}: xcal needs a fast tokenizer (offset mappings for QA)"
         )
-    _ensure_pad_token(tok)
-    tok.padding_side = "right"
     info.tokenizer = tok
     info.max_length = model_max_length(config, tok, spec.max_length)
     info.revision = _revision(spec, source, config)

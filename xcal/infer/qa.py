@@ -132,7 +132,10 @@ def _check_coverage(
         ctx = np.flatnonzero(masks[w])
         if ctx.size:
             ends[q] = max(ends[q], offsets[w][ctx[-1]][1])
-    alone = tokenizer(list(contexts), add_special_tokens=False, return_offsets_mapping=True)
+    # whole contexts, longer than the model takes: only their offsets are read (no warning)
+    alone = tokenizer(
+        list(contexts), add_special_tokens=False, return_offsets_mapping=True, verbose=False
+    )
     for q, offs in enumerate(alone["offset_mapping"]):
         if offs and ends[q] < offs[-1][1]:
             import tokenizers
