@@ -24,6 +24,9 @@ def test_the_full_study_evaluates_600_clean_and_300_perturbed_lines() -> None:
     full = get_profile("full")
     assert full.eval_examples >= 600 and full.perturbed_examples >= 300
     assert full.qa_examples > 0 and full.mlqa_examples > 0  # question 2 on XQuAD and MLQA
+    # word order on both QA sets, clause order on MLQA (answer spans kept)
+    assert "word_shuffle:0.5" in full.qa_perturbations
+    assert "clause_swap:1.0" in full.mlqa_perturbations
     assert set(full.intermediate) == set(INTERMEDIATE_TASKS) and len(full.intermediate) >= 5
 
 
